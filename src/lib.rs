@@ -1,0 +1,17 @@
+//! sync1688: brings a seller's 1688.com purchase orders into their ERP.
+//!
+//! The crate is laid out by responsibility: [`api1688`] talks to the 1688 Open API,
+//! [`sandbox`] stands in for it, [`sync`] pulls orders into the [`store`], and
+//! [`domain`] holds the pure types and rules they share.
+
+pub mod api1688;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod imports;
+pub mod sandbox;
+pub mod store;
+pub mod sync;
+pub mod telemetry;

@@ -1,0 +1,347 @@
+//! The shared ERP database. One [`Store`] trait, one implementation per backend
+//! (PostgreSQL for the shared ERP database, SQLite as the embedded default), chosen by
+//! the scheme of `database.url`.
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use crate::domain::{IncomingOrder, RunKind, RunStatus, SkuMapping, SyncWindow};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Errors of the storage layer. Messages never contain the database URL (it may hold a
+/// password).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database.url: unsupported scheme `{0}` (use postgres://… or sqlite:…)")]
+    UnsupportedScheme(String),
+    #[error("database.url: {0}")]
+    BadUrl(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A row of an import that cannot be written; `line` is the 1-based line of the file.
+    #[error("line {line}: {message}")]
+    InvalidRow { line: usize, message: String },
+    /// A stored value that does not parse (e.g. a decimal stored as text in SQLite).
+    #[error("corrupt value in {column}: {value}")]
+    Corrupt { column: &'static str, value: String },
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A row to import, with the 1-based line of the file it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Numbered<T> {
+    pub line: usize,
+    pub value: T,
+}
+
+/// One row of `merchant_skus`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MerchantSku {
+    pub sku: String,
+    pub gtin: Option<String>,
+    pub name: String,
+}
+
+/// What an import wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub inserted: u64,
+    pub updated: u64,
+    /// Unmapped lines of not-yet-received orders that the imported mappings now map.
+    pub lines_remapped: u64,
+    /// Orders whose `has_unmapped` those lines changed or may have changed.
+    pub orders_remapped: u64,
+}
+
+/// Where the lines of one page go: the account and the warehouse new orders land in.
+#[derive(Debug, Clone)]
+pub struct PageTarget {
+    pub account: String,
+    pub warehouse_id: i64,
+    /// The run that writes the page (for the record).
+    pub run_id: i64,
+}
+
+/// What writing one page did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PageOutcome {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Orders skipped because a tombstone says never to import them again.
+    pub skipped: u64,
+    /// Ids of purchase orders inserted (created) and updated by this page.
+    pub created_ids: Vec<i64>,
+    pub updated_ids: Vec<i64>,
+}
+
+impl PageOutcome {
+    pub fn add(&mut self, other: &PageOutcome) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.unchanged += other.unchanged;
+        self.skipped += other.skipped;
+    }
+}
+
+/// The counts a run records in `sync_runs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    pub orders_seen: u64,
+    pub orders_inserted: u64,
+    pub orders_updated: u64,
+    pub orders_unchanged: u64,
+    pub orders_skipped: u64,
+    pub lines_unmapped: u64,
+    pub pages: u64,
+}
+
+/// One row of `sync_runs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncRunRow {
+    pub id: i64,
+    pub account: String,
+    pub kind: String,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub status: String,
+    pub counts: RunCounts,
+    pub error: Option<String>,
+}
+
+/// A purchase order as stored, with its lines (for summaries, commands and tests).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredOrder {
+    pub id: i64,
+    pub po_number: String,
+    pub source: String,
+    pub account: Option<String>,
+    pub order_id_1688: Option<i64>,
+    pub status: String,
+    pub status_1688: Option<String>,
+    pub supplier_id: Option<i64>,
+    pub warehouse_id: Option<i64>,
+    pub has_unmapped: bool,
+    pub note: Option<String>,
+    pub currency: String,
+    pub goods_amount: Option<Decimal>,
+    pub shipping_fee: Option<Decimal>,
+    pub discount: Option<Decimal>,
+    pub total_amount: Option<Decimal>,
+    pub created_at_1688: Option<DateTime<Utc>>,
+    pub modified_at_1688: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub lines: Vec<StoredLine>,
+}
+
+/// One row of `purchase_order_lines`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredLine {
+    pub id: i64,
+    pub line_no: i32,
+    pub sub_item_id_1688: Option<i64>,
+    pub offer_id: Option<i64>,
+    pub spec_id: Option<String>,
+    pub sku_id_1688: Option<i64>,
+    pub title: String,
+    pub attributes: Option<String>,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub amount: Decimal,
+    pub merchant_sku: Option<String>,
+    pub mapping_status: String,
+    /// `mapping` when set from `sku_mappings`, `manual` when the ERP chose it.
+    pub mapping_source: Option<String>,
+    pub merchant_quantity: Option<Decimal>,
+    pub merchant_unit_cost: Option<Decimal>,
+    pub received_qty: Decimal,
+}
+
+/// A 1688 SKU that lines wait on because it has no mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnmappedItem {
+    pub offer_id: i64,
+    pub spec_id: String,
+    pub title: String,
+    pub attributes: String,
+    pub lines: u64,
+    pub orders: u64,
+}
+
+/// Database-wide counts for summaries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub orders: u64,
+    pub lines: u64,
+    pub mapped_lines: u64,
+    pub unmapped_lines: u64,
+    pub orders_with_unmapped: u64,
+    pub suppliers: u64,
+}
+
+/// The shared ERP database, whatever the backend.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Applies the embedded migrations of this backend.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// Cheap round trip, for readiness.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// The id of the warehouse `code`, created with `code` as its name when missing.
+    async fn ensure_warehouse(&self, code: &str) -> StoreResult<i64>;
+
+    /// Every row of `sku_mappings`.
+    async fn load_mappings(&self) -> StoreResult<Vec<SkuMapping>>;
+
+    /// Upserts merchant SKUs by `sku`, all or nothing. A GTIN already used by another
+    /// SKU is an [`StoreError::InvalidRow`] naming the line.
+    async fn import_merchant_skus(&self, rows: &[Numbered<MerchantSku>]) -> StoreResult<ImportOutcome>;
+
+    /// Upserts mappings by (offer id, spec id), all or nothing, then re-maps the waiting
+    /// unmapped lines of orders not yet received. A merchant SKU that does not exist is an
+    /// [`StoreError::InvalidRow`] naming the line.
+    async fn import_mappings(&self, rows: &[Numbered<SkuMapping>]) -> StoreResult<ImportOutcome>;
+
+    /// Records the start of a run (`status = 'running'`) and returns its id. Runs of the
+    /// same account left `running` by a process that died are closed as failed first.
+    async fn begin_run(&self, account: &str, kind: RunKind, window: SyncWindow) -> StoreResult<i64>;
+
+    /// Records how a run ended.
+    async fn finish_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        counts: &RunCounts,
+        error: Option<&str>,
+    ) -> StoreResult<()>;
+
+    /// Writes one page of orders in one transaction: new orders inserted, changed orders
+    /// updated (1688-owned fields only), unchanged orders not touched, tombstoned orders
+    /// skipped. Either the whole page is written or none of it.
+    async fn write_page(&self, target: &PageTarget, orders: &[IncomingOrder]) -> StoreResult<PageOutcome>;
+
+    /// The purchase order synced from 1688 order `order_id_1688` of `account`.
+    async fn find_synced_order(&self, account: &str, order_id_1688: i64) -> StoreResult<Option<StoredOrder>>;
+
+    /// The most recent runs, newest first.
+    async fn recent_runs(&self, limit: u32) -> StoreResult<Vec<SyncRunRow>>;
+
+    async fn totals(&self) -> StoreResult<Totals>;
+
+    /// The 1688 SKUs most lines wait on, most first.
+    async fn unmapped_items(&self, limit: u32) -> StoreResult<Vec<UnmappedItem>>;
+
+    /// Records that `order_id_1688` of `account` must never be imported again.
+    async fn add_tombstone(&self, account: &str, order_id_1688: i64, reason: &str) -> StoreResult<()>;
+}
+
+/// Opens the database named by `url`, choosing the backend by its scheme.
+pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
+    match scheme_of(url)? {
+        // TEMPORARY until the backends implement `Store`.
+        Backend::Postgres => {
+            let _ = (PostgresStore::connect(url, max_connections).await?, Arc::<()>::new(()));
+            unimplemented!()
+        }
+        Backend::Sqlite => {
+            let _ = SqliteStore::connect(url, max_connections).await?;
+            unimplemented!()
+        }
+    }
+}
+
+/// The backend a database URL asks for.
+pub fn scheme_of(url: &str) -> StoreResult<Backend> {
+    let scheme = url
+        .split_once(':')
+        .map(|(s, _)| s.to_ascii_lowercase())
+        .ok_or_else(|| StoreError::BadUrl("missing a scheme such as postgres:// or sqlite:".into()))?;
+    match scheme.as_str() {
+        "postgres" | "postgresql" => Ok(Backend::Postgres),
+        "sqlite" => Ok(Backend::Sqlite),
+        other => Err(StoreError::UnsupportedScheme(other.to_owned())),
+    }
+}
+
+/// The URL with any password replaced by `***`, for logs and `check-config`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = redact_query_password(tail);
+    format!("{scheme}://{authority}{tail}")
+}
+
+fn redact_query_password(tail: &str) -> String {
+    let Some((path, query)) = tail.split_once('?') else {
+        return tail.to_owned();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", query.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_chooses_the_backend() {
+        assert_eq!(scheme_of("postgres://u@h/db").unwrap(), Backend::Postgres);
+        assert_eq!(scheme_of("postgresql://u@h/db").unwrap(), Backend::Postgres);
+        assert_eq!(scheme_of("sqlite://x.db?mode=rwc").unwrap(), Backend::Sqlite);
+        assert_eq!(scheme_of("sqlite::memory:").unwrap(), Backend::Sqlite);
+        let err = scheme_of("mysql://u@h/db").unwrap_err().to_string();
+        assert!(err.contains("mysql"), "{err}");
+    }
+
+    #[test]
+    fn a_password_never_leaves_redact_url() {
+        let r = redact_url("postgres://erp:s3cr3t@db.local:5432/erp?sslmode=require&password=other");
+        assert!(!r.contains("s3cr3t") && !r.contains("other"), "{r}");
+        assert!(r.contains("erp:***@db.local:5432/erp"), "{r}");
+        assert_eq!(redact_url("sqlite://sync1688.db?mode=rwc"), "sqlite://sync1688.db?mode=rwc");
+    }
+}
