@@ -1,4 +1,13 @@
 //! The 1688 Open API client: signing, tokens, typed calls, errors, rate limit.
 
+pub mod client;
+pub mod error;
+pub mod json;
+pub mod orders;
 pub mod signing;
 pub mod time;
+pub mod token;
+
+pub use client::{Api, Client1688, OrderFilter, RetryPolicy};
+pub use error::ApiError;
+pub use orders::{OrderListPage, OrderParseError};

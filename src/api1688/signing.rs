@@ -15,14 +15,18 @@ pub fn url_path(version: u32, namespace: &str, api: &str, app_key: &str) -> Stri
 
 /// The string that is signed, for tests and diagnostics. It contains parameter values
 /// (the access token among them): never log it.
-pub fn string_to_sign<'a>(url_path: &str, params: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+pub fn string_to_sign<'a>(
+    url_path: &str,
+    params: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> String {
     let mut pairs: Vec<String> = params
         .into_iter()
         .filter(|(k, _)| *k != SIGNATURE_PARAM)
         .map(|(k, v)| format!("{k}{v}"))
         .collect();
     pairs.sort_unstable();
-    let mut message = String::with_capacity(url_path.len() + pairs.iter().map(String::len).sum::<usize>());
+    let mut message =
+        String::with_capacity(url_path.len() + pairs.iter().map(String::len).sum::<usize>());
     message.push_str(url_path);
     for p in &pairs {
         message.push_str(p);
@@ -34,13 +38,18 @@ pub fn string_to_sign<'a>(url_path: &str, params: impl IntoIterator<Item = (&'a 
 pub const SIGNATURE_PARAM: &str = "_aop_signature";
 
 /// Signs a request: `params` are every parameter actually sent, raw (not URL-encoded).
-pub fn sign<'a>(secret: &str, url_path: &str, params: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+pub fn sign<'a>(
+    secret: &str,
+    url_path: &str,
+    params: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> String {
     hmac_sha1_upper_hex(secret, &string_to_sign(url_path, params))
 }
 
 /// Upper-case hex HMAC-SHA1 of `message` under `secret`.
 pub fn hmac_sha1_upper_hex(secret: &str, message: &str) -> String {
-    let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+    let mut mac =
+        Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(message.as_bytes());
     hex::encode_upper(mac.finalize().into_bytes())
 }
@@ -53,7 +62,8 @@ pub fn verify<'a>(
     params: impl IntoIterator<Item = (&'a str, &'a str)>,
     signature: &str,
 ) -> bool {
-    let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+    let mut mac =
+        Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(string_to_sign(url_path, params).as_bytes());
     match hex::decode(signature.to_ascii_uppercase()) {
         Ok(bytes) => mac.verify_slice(&bytes).is_ok(),
@@ -71,15 +81,26 @@ mod tests {
         let path = url_path(1, "system", "currentTime", "1000000");
         assert_eq!(path, "param2/1/system/currentTime/1000000");
         let params = [("b", "2"), ("a", "1")];
-        assert_eq!(string_to_sign(&path, params), "param2/1/system/currentTime/1000000a1b2");
-        assert_eq!(sign("test123", &path, params), "33E54F4F7B989E3E0E912D3FBD2F1A03CA7CCE88");
+        assert_eq!(
+            string_to_sign(&path, params),
+            "param2/1/system/currentTime/1000000a1b2"
+        );
+        assert_eq!(
+            sign("test123", &path, params),
+            "33E54F4F7B989E3E0E912D3FBD2F1A03CA7CCE88"
+        );
     }
 
     /// TV2: an order-list request with a token, a timestamp and `+` in the dates
     /// (computed with python3 `hmac` and re-checked with `openssl dgst -sha1 -hmac`).
     #[test]
     fn tv2_an_order_list_request_signs_raw_values_in_k_plus_v_order() {
-        let path = url_path(1, "com.alibaba.trade", "alibaba.trade.getBuyerOrderList", "1234567");
+        let path = url_path(
+            1,
+            "com.alibaba.trade",
+            "alibaba.trade.getBuyerOrderList",
+            "1234567",
+        );
         let params = [
             ("access_token", "81dfefd1-7a2c-4b4e-9d5e-3f1e2a4b5c6d"),
             ("page", "1"),
@@ -88,7 +109,10 @@ mod tests {
             ("createEndTime", "20260420093000000+0800"),
             ("_aop_timestamp", "1776648600000"),
         ];
-        assert_eq!(sign("sandbox-secret", &path, params), "478525F7BFF9F679E4BAA738B74BF898D4F521EB");
+        assert_eq!(
+            sign("sandbox-secret", &path, params),
+            "478525F7BFF9F679E4BAA738B74BF898D4F521EB"
+        );
     }
 
     /// Where one key is a prefix of another, sorting `k+v` strings and sorting keys
@@ -106,8 +130,18 @@ mod tests {
     fn verification_ignores_case_and_the_signature_parameter_itself() {
         let path = url_path(1, "system", "currentTime", "1000000");
         let sig = "33e54f4f7b989e3e0e912d3fbd2f1a03ca7cce88";
-        assert!(verify("test123", &path, [("a", "1"), ("b", "2"), ("_aop_signature", sig)], sig));
+        assert!(verify(
+            "test123",
+            &path,
+            [("a", "1"), ("b", "2"), ("_aop_signature", sig)],
+            sig
+        ));
         assert!(!verify("test123", &path, [("a", "1"), ("b", "3")], sig));
-        assert!(!verify("test123", &path, [("a", "1"), ("b", "2")], "not hex"));
+        assert!(!verify(
+            "test123",
+            &path,
+            [("a", "1"), ("b", "2")],
+            "not hex"
+        ));
     }
 }

@@ -10,7 +10,9 @@ pub fn china() -> FixedOffset {
 
 /// Formats an instant as 1688 expects dates in requests: `yyyyMMddHHmmssSSS+0800`.
 pub fn format_1688(t: DateTime<Utc>) -> String {
-    t.with_timezone(&china()).format("%Y%m%d%H%M%S%3f%z").to_string()
+    t.with_timezone(&china())
+        .format("%Y%m%d%H%M%S%3f%z")
+        .to_string()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,7 +26,10 @@ pub fn parse_1688(s: &str) -> Result<DateTime<Utc>, TimeParseError> {
     let bad = || TimeParseError(s.to_owned());
     let bytes = s.as_bytes();
     // yyyyMMddHHmmss[SSS]±hhmm
-    if bytes.len() >= 19 && matches!(bytes[bytes.len() - 5], b'+' | b'-') && s.is_char_boundary(bytes.len() - 5) {
+    if bytes.len() >= 19
+        && matches!(bytes[bytes.len() - 5], b'+' | b'-')
+        && s.is_char_boundary(bytes.len() - 5)
+    {
         let (stamp, offset) = s.split_at(s.len() - 5);
         let offset = parse_offset(offset).ok_or_else(bad)?;
         let naive = match stamp.len() {
@@ -66,7 +71,10 @@ fn parse_offset(s: &str) -> Option<FixedOffset> {
 }
 
 fn local(offset: FixedOffset, naive: NaiveDateTime) -> Option<DateTime<Utc>> {
-    offset.from_local_datetime(&naive).single().map(|t| t.with_timezone(&Utc))
+    offset
+        .from_local_datetime(&naive)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 #[cfg(test)]
@@ -79,24 +87,46 @@ mod tests {
 
     #[test]
     fn the_usual_format_keeps_its_offset() {
-        assert_eq!(parse_1688("20180802211113000+0800").unwrap(), utc("2018-08-02T13:11:13Z"));
-        assert_eq!(parse_1688("20170913231708000-0700").unwrap(), utc("2017-09-14T06:17:08Z"));
-        assert_eq!(parse_1688("20180802211113123+0800").unwrap(), utc("2018-08-02T13:11:13.123Z"));
+        assert_eq!(
+            parse_1688("20180802211113000+0800").unwrap(),
+            utc("2018-08-02T13:11:13Z")
+        );
+        assert_eq!(
+            parse_1688("20170913231708000-0700").unwrap(),
+            utc("2017-09-14T06:17:08Z")
+        );
+        assert_eq!(
+            parse_1688("20180802211113123+0800").unwrap(),
+            utc("2018-08-02T13:11:13.123Z")
+        );
     }
 
     #[test]
     fn a_refresh_token_timeout_may_lack_milliseconds() {
-        assert_eq!(parse_1688("20121222222222+0800").unwrap(), utc("2012-12-22T14:22:22Z"));
+        assert_eq!(
+            parse_1688("20121222222222+0800").unwrap(),
+            utc("2012-12-22T14:22:22Z")
+        );
     }
 
     #[test]
     fn dashed_times_are_china_time() {
-        assert_eq!(parse_1688("2024-08-09 09:44:24").unwrap(), utc("2024-08-09T01:44:24Z"));
+        assert_eq!(
+            parse_1688("2024-08-09 09:44:24").unwrap(),
+            utc("2024-08-09T01:44:24Z")
+        );
     }
 
     #[test]
     fn garbage_is_an_error_that_names_the_value() {
-        for s in ["", "2018", "20180802211113000+08", "20180802211113000*0800", "2018080221111300a+0800", "二〇一八年"] {
+        for s in [
+            "",
+            "2018",
+            "20180802211113000+08",
+            "20180802211113000*0800",
+            "2018080221111300a+0800",
+            "二〇一八年",
+        ] {
             let err = parse_1688(s).unwrap_err();
             assert_eq!(err.0, s.trim());
         }

@@ -1,0 +1,487 @@
+//! The signed, rate-limited, retrying client of one 1688 account.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use super::error::{ApiError, snippet};
+use super::json;
+use super::orders::{OrderListPage, parse_trade_info};
+use super::signing;
+use super::time::format_1688;
+use super::token::{TokenGrant, TokenSource, parse_grant};
+use crate::config::{AccountSettings, ApiSettings};
+use crate::domain::{Order1688, SyncWindow};
+
+/// One API of the gateway: namespace and name, version 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Api {
+    pub namespace: &'static str,
+    pub name: &'static str,
+}
+
+impl Api {
+    pub const BUYER_ORDER_LIST: Api = Api {
+        namespace: "com.alibaba.trade",
+        name: "alibaba.trade.getBuyerOrderList",
+    };
+    pub const BUYER_VIEW: Api = Api {
+        namespace: "com.alibaba.trade",
+        name: "alibaba.trade.get.buyerView",
+    };
+    pub const CURRENT_TIME: Api = Api {
+        namespace: "system",
+        name: "currentTime",
+    };
+}
+
+/// How a call is retried.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_retries: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+    /// The least wait after a rate-limit answer.
+    pub rate_limit_pause: Duration,
+}
+
+impl From<&ApiSettings> for RetryPolicy {
+    fn from(api: &ApiSettings) -> Self {
+        RetryPolicy {
+            max_retries: api.max_retries,
+            min_delay: api.retry_min_delay,
+            max_delay: api.retry_max_delay,
+            rate_limit_pause: api.rate_limit_pause,
+        }
+    }
+}
+
+/// A filter of `getBuyerOrderList`.
+#[derive(Debug, Clone, Copy)]
+pub enum OrderFilter {
+    /// By creation time (the rolling window and backfills).
+    Created(SyncWindow),
+    /// By last modification time (change tracking).
+    Modified(SyncWindow),
+}
+
+/// The client of one 1688 account. Cheap to share behind an `Arc`.
+pub struct Client1688 {
+    http: reqwest::Client,
+    account: String,
+    app_key: String,
+    app_secret: SecretString,
+    api_base: String,
+    timeout: Duration,
+    tokens: TokenSource,
+    limiter: DefaultDirectRateLimiter,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Client1688 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client1688")
+            .field("account", &self.account)
+            .field("api_base", &self.api_base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client1688 {
+    pub fn new(account: &AccountSettings, api: &ApiSettings) -> Result<Arc<Self>, ApiError> {
+        let http = reqwest::Client::builder()
+            .timeout(api.timeout)
+            .connect_timeout(api.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("sync1688/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::Transport {
+                api: "client".into(),
+                message: e.without_url().to_string(),
+            })?;
+        let rps = NonZeroU32::new(account.requests_per_second).unwrap_or(NonZeroU32::MIN);
+        // Evenly spaced requests (no burst): a burst that leaves on time can still arrive
+        // bunched and trip 1688's own limiter.
+        let quota = Quota::per_second(rps).allow_burst(NonZeroU32::MIN);
+        Ok(Arc::new(Client1688 {
+            http,
+            account: account.name.clone(),
+            app_key: account.app_key.clone(),
+            app_secret: account.app_secret.clone(),
+            api_base: account.api_base.clone(),
+            timeout: api.timeout,
+            tokens: TokenSource::new(account.refresh_token.clone()),
+            limiter: RateLimiter::direct(quota),
+            retry: RetryPolicy::from(api),
+        }))
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// One page of the buyer's orders.
+    pub async fn buyer_order_list(
+        &self,
+        filter: OrderFilter,
+        page: u32,
+        page_size: u32,
+    ) -> Result<OrderListPage, ApiError> {
+        let mut params = vec![
+            ("page".to_owned(), page.to_string()),
+            ("pageSize".to_owned(), page_size.to_string()),
+        ];
+        let (start_key, end_key, window) = match filter {
+            OrderFilter::Created(w) => ("createStartTime", "createEndTime", w),
+            OrderFilter::Modified(w) => ("modifyStartTime", "modifyEndTime", w),
+        };
+        params.push((start_key.to_owned(), format_1688(window.start)));
+        params.push((end_key.to_owned(), format_1688(window.end)));
+        // `isHis` must travel as the string: a bare boolean false was seen dropped.
+        params.push(("isHis".to_owned(), "false".to_owned()));
+        let body = self.call(Api::BUYER_ORDER_LIST, &params).await?;
+        OrderListPage::from_body(&body).map_err(|detail| ApiError::Malformed {
+            api: Api::BUYER_ORDER_LIST.name.into(),
+            detail,
+        })
+    }
+
+    /// One order in detail (with logistics).
+    pub async fn buyer_view(&self, order_id: i64) -> Result<Order1688, ApiError> {
+        let params = vec![
+            ("webSite".to_owned(), "1688".to_owned()),
+            ("orderId".to_owned(), order_id.to_string()),
+        ];
+        let body = self.call(Api::BUYER_VIEW, &params).await?;
+        let result = body.get("result").ok_or_else(|| ApiError::Malformed {
+            api: Api::BUYER_VIEW.name.into(),
+            detail: "no `result`".into(),
+        })?;
+        parse_trade_info(result).map_err(|e| ApiError::Malformed {
+            api: Api::BUYER_VIEW.name.into(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Calls an API that needs the user's authorisation: rate-limited, signed, with a
+    /// fresh token, retried with backoff and jitter while the failure is transient. A
+    /// 401 refreshes the token and tries once more.
+    pub async fn call(&self, api: Api, params: &[(String, String)]) -> Result<Value, ApiError> {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.retry.min_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_max_times(self.retry.max_retries)
+            .with_jitter();
+        let pause = self.retry.rate_limit_pause;
+        (|| self.call_authorized(api, params))
+            .retry(backoff)
+            .when(ApiError::is_transient)
+            // A rate limit asks for a longer pause than a flaky connection.
+            .adjust(move |err, planned| match planned {
+                Some(d) if err.is_rate_limit() => Some(d.max(pause)),
+                other => other,
+            })
+            .notify(|err, wait| {
+                tracing::warn!(account = %self.account, api = api.name, kind = err.kind(), wait_ms = wait.as_millis() as u64, error = %err, "retrying 1688 call");
+            })
+            .await
+    }
+
+    async fn call_authorized(
+        &self,
+        api: Api,
+        params: &[(String, String)],
+    ) -> Result<Value, ApiError> {
+        let token = self.access_token().await?;
+        match self.send_signed(api, params, Some(&token)).await {
+            Err(ApiError::Unauthorized { .. }) => {
+                tracing::info!(account = %self.account, api = api.name, "access token refused; refreshing it once");
+                self.tokens.invalidate(&token).await;
+                let token = self.access_token().await?;
+                self.send_signed(api, params, Some(&token)).await
+            }
+            other => other,
+        }
+    }
+
+    /// The gateway's clock (`system/currentTime`, signed, no token): a cheap check of the
+    /// app key and secret.
+    pub async fn current_time(&self) -> Result<String, ApiError> {
+        self.limiter.until_ready().await;
+        let body = self.send_signed(Api::CURRENT_TIME, &[], None).await?;
+        json::text(&body).ok_or_else(|| ApiError::Malformed {
+            api: Api::CURRENT_TIME.name.into(),
+            detail: "not a time string".into(),
+        })
+    }
+
+    async fn access_token(&self) -> Result<SecretString, ApiError> {
+        self.tokens
+            .get(|refresh_token| self.refresh(refresh_token))
+            .await
+    }
+
+    /// `system.oauth2/getToken` with the refresh token. Token calls are not signed
+    /// (the official SDK declares them `need_sign=False`).
+    async fn refresh(&self, refresh_token: SecretString) -> Result<TokenGrant, ApiError> {
+        self.limiter.until_ready().await;
+        let url = format!(
+            "{}/param2/1/system.oauth2/getToken/{}",
+            self.api_base, self.app_key
+        );
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("need_refresh_token", "true"),
+            ("client_id", self.app_key.as_str()),
+            ("client_secret", self.app_secret.expose_secret()),
+            ("refresh_token", refresh_token.expose_secret()),
+        ];
+        let started = Instant::now();
+        let response = self.http.post(&url).form(&form).send().await;
+        let (status, body) = self.read("system.oauth2/getToken", response).await?;
+        tracing::debug!(account = %self.account, status, elapsed_ms = started.elapsed().as_millis() as u64, "refreshed the access token");
+        let grant = parse_grant(&self.account, status, &body)?;
+        tracing::info!(account = %self.account, member_id = grant.member_id.as_deref().unwrap_or("?"), "obtained a 1688 access token");
+        Ok(grant)
+    }
+
+    async fn send_signed(
+        &self,
+        api: Api,
+        params: &[(String, String)],
+        token: Option<&SecretString>,
+    ) -> Result<Value, ApiError> {
+        self.limiter.until_ready().await;
+        let url_path = signing::url_path(1, api.namespace, api.name, &self.app_key);
+        let timestamp = chrono::Utc::now().timestamp_millis().to_string();
+        let mut form: Vec<(&str, &str)> = params
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        form.push(("_aop_timestamp", &timestamp));
+        if let Some(token) = token {
+            form.push(("access_token", token.expose_secret()));
+        }
+        let signature = signing::sign(
+            self.app_secret.expose_secret(),
+            &url_path,
+            form.iter().copied(),
+        );
+        form.push((signing::SIGNATURE_PARAM, &signature));
+        let url = format!("{}/{}", self.api_base, url_path);
+
+        let started = Instant::now();
+        let response = self.http.post(&url).form(&form).send().await;
+        let outcome = match self.read(api.name, response).await {
+            Ok((status, body)) => classify(api.name, status, &body),
+            Err(e) => Err(e),
+        };
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match &outcome {
+            Ok(_) => {
+                tracing::debug!(account = %self.account, api = api.name, elapsed_ms, "1688 call succeeded")
+            }
+            Err(e) => {
+                tracing::debug!(account = %self.account, api = api.name, elapsed_ms, kind = e.kind(), error = %e, "1688 call failed")
+            }
+        }
+        outcome
+    }
+
+    async fn read(
+        &self,
+        api: &str,
+        response: reqwest::Result<reqwest::Response>,
+    ) -> Result<(u16, Vec<u8>), ApiError> {
+        let transport = |e: reqwest::Error| {
+            if e.is_timeout() {
+                ApiError::Timeout {
+                    api: api.to_owned(),
+                    timeout: self.timeout,
+                }
+            } else if e.is_body() || e.is_decode() {
+                ApiError::Malformed {
+                    api: api.to_owned(),
+                    detail: format!("body cut off: {}", e.without_url()),
+                }
+            } else {
+                ApiError::Transport {
+                    api: api.to_owned(),
+                    message: e.without_url().to_string(),
+                }
+            }
+        };
+        let response = response.map_err(transport)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(transport)?.to_vec();
+        Ok((status, body))
+    }
+}
+
+/// Sorts an answer into success or one of the documented failure shapes (§8).
+pub fn classify(api: &str, status: u16, body: &[u8]) -> Result<Value, ApiError> {
+    let api_name = || api.to_owned();
+    if status == 401 {
+        return Err(ApiError::Unauthorized { api: api_name() });
+    }
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(if status >= 400 {
+                ApiError::Http {
+                    api: api_name(),
+                    status,
+                    snippet: snippet(body),
+                }
+            } else {
+                ApiError::Malformed {
+                    api: api_name(),
+                    detail: format!("not JSON ({e})"),
+                }
+            });
+        }
+    };
+    if let Some(code) = value.get("error_code").and_then(json::text) {
+        let message = json::field_text(&value, "error_message").unwrap_or_default();
+        if code.contains("FrequencyLimit") || status == 429 {
+            return Err(ApiError::RateLimited {
+                api: api_name(),
+                code,
+            });
+        }
+        if code == "401" {
+            return Err(ApiError::Unauthorized { api: api_name() });
+        }
+        return Err(ApiError::Gateway {
+            api: api_name(),
+            status,
+            code,
+            message,
+        });
+    }
+    if status == 429 {
+        return Err(ApiError::RateLimited {
+            api: api_name(),
+            code: "HTTP 429".into(),
+        });
+    }
+    if status >= 400 {
+        return Err(ApiError::Http {
+            api: api_name(),
+            status,
+            snippet: snippet(body),
+        });
+    }
+    // Business errors: the key names differ per API family.
+    let failed = value.get("success").and_then(json::boolean) == Some(false);
+    let code = ["errorCode", "code"]
+        .iter()
+        .find_map(|k| json::field_text(&value, k))
+        .filter(|c| c != "0" && c != "200");
+    if failed || (code.is_some() && value.get("result").is_none()) {
+        let message = [
+            "errorMessage",
+            "errorMsg",
+            "erroMsg",
+            "message",
+            "errorInfo",
+        ]
+        .iter()
+        .find_map(|k| json::field_text(&value, k))
+        .unwrap_or_default();
+        return Err(ApiError::Business {
+            api: api_name(),
+            code: code.unwrap_or_else(|| "success=false".into()),
+            message,
+        });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_proxy_page_is_a_transient_http_error() {
+        let err = classify(
+            "x",
+            502,
+            b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+        )
+        .unwrap_err();
+        assert!(matches!(err, ApiError::Http { status: 502, .. }));
+        assert!(err.is_transient());
+        assert!(err.to_string().contains("502 Bad Gateway"));
+    }
+
+    #[test]
+    fn the_rate_limit_body_is_recognised() {
+        let body = br#"{"error_code":"gw.QosAppFrequencyLimit","error_message":"App call exceeds limited frequency","exception":"x","request_id":"1"}"#;
+        let err = classify("x", 400, body).unwrap_err();
+        assert!(err.is_rate_limit() && err.is_transient());
+    }
+
+    #[test]
+    fn a_bad_signature_is_permanent() {
+        let body = br#"{"error_code":"gw.SignatureInvalid","error_message":"Invalid signature","request_id":"1"}"#;
+        let err = classify("x", 400, body).unwrap_err();
+        assert!(matches!(&err, ApiError::Gateway { code, .. } if code == "gw.SignatureInvalid"));
+        assert!(!err.is_transient());
+    }
+
+    #[test]
+    fn a_401_is_unauthorized_whatever_the_body() {
+        assert!(matches!(
+            classify("x", 401, b"Request need user authenticated"),
+            Err(ApiError::Unauthorized { .. })
+        ));
+        assert!(matches!(
+            classify("x", 400, br#"{"error_code":"401"}"#),
+            Err(ApiError::Unauthorized { .. })
+        ));
+    }
+
+    #[test]
+    fn business_errors_use_each_api_familys_keys() {
+        let logistics = classify(
+            "x",
+            200,
+            br#"{"success":false,"errorCode":"500_2","errorMessage":"not shipped"}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&logistics, ApiError::Business { code, message, .. } if code == "500_2" && message == "not shipped")
+        );
+        let preview = classify(
+            "x",
+            200,
+            br#"{"success":"false","errorCode":"500_004","errorMsg":"stock"}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(&preview, ApiError::Business { message, .. } if message == "stock"));
+        let list = classify(
+            "x",
+            200,
+            br#"{"errorCode":"PARAM_ERROR","errorMessage":"createStartTime"}"#,
+        )
+        .unwrap_err();
+        assert!(!list.is_transient());
+    }
+
+    #[test]
+    fn a_truncated_body_is_malformed_and_retried() {
+        let err = classify("x", 200, br#"{"result":[{"baseInfo":{"id":1"#).unwrap_err();
+        assert!(matches!(err, ApiError::Malformed { .. }) && err.is_transient());
+    }
+
+    #[test]
+    fn a_normal_answer_passes() {
+        let v = classify("x", 200, br#"{"result":[],"totalRecord":0}"#).unwrap();
+        assert_eq!(v["totalRecord"].to_string(), "0");
+    }
+}
