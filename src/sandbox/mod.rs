@@ -1,1 +1,476 @@
-//! (in progress)
+//! A faithful stand-in for the 1688 Open API gateway (1688-open-api.md, "What a
+//! faithful simulator must reproduce"), built into the binary: `sync1688 sandbox`
+//! serves it, `sync1688 demo` and every end-to-end test run against it.
+//!
+//! What it serves, under `http://ADDR/openapi/param2/1/{namespace}/{api}/{appKey}`
+//! (POST form bodies and GET query strings, merged):
+//!
+//! | API | notes |
+//! | --- | --- |
+//! | `system/currentTime` | signed, no token; a bare JSON string `"yyyyMMddHHmmssSSS+0800"` |
+//! | `system.oauth2/getToken` | no signature, no token; see *Tokens* below |
+//! | `system.oauth2/postponeToken` | always HTTP 400 (the refresh token has > 30 days left) |
+//! | `com.alibaba.trade/alibaba.trade.getBuyerOrderList` | pages, windows, filters |
+//! | `com.alibaba.trade/alibaba.trade.get.buyerView` | one order with its parcels |
+//! | `com.alibaba.logistics/alibaba.trade.getLogisticsInfos.buyerView` | parcels, or `500_2` |
+//! | `com.alibaba.product/alibaba.product.get` | `gw.APIACLDecline`, as for a real buyer app |
+//!
+//! A request meets, in this order: `latency`; the path (`gw.AppKeyMissing`,
+//! `gw.AppKeyNotFound`, `gw.APIUnsupported`, all HTTP 400); token endpoints are then
+//! answered at once; the QPS limit (`gw.QosAppFrequencyLimit`, HTTP 400); for business
+//! calls, the next queued [`Fault`] or else the `error_rate` dice (502); the signature
+//! (`gw.SignatureMissing`, `gw.SignatureInvalid`, HTTP 400); for business calls, the
+//! access token (HTTP 401 `{"error_code":"401","error_message":"Request need user
+//! authenticated",…}`); then the API. Gateway errors carry
+//! `{error_code, error_message, exception, request_id}`.
+//!
+//! # Tokens
+//!
+//! `getToken` takes `grant_type=refresh_token` with `client_id`, `client_secret` and
+//! `refresh_token` (or the PHP SDK's `refreshToken`), or `grant_type=authorization_code`
+//! with a `code` from [`SandboxHandle::issue_authorization_code`] or from
+//! `GET /oauth/authorize?client_id=…&redirect_uri=…&state=…` (which redirects at once).
+//! Success: `{"access_token", "expires_in": "36000" (a string), "refresh_token_timeout",
+//! "resource_owner", "memberId", "aliId"}`, plus `refresh_token` for a code exchange
+//! only. Errors use the OAuth 2 shape `{"error", "error_description"}`:
+//! `invalid_client` (401), `invalid_grant`, `invalid_request`, `unsupported_grant_type`
+//! (400).
+//!
+//! # The order list
+//!
+//! `page` is 1-based; `pageSize` defaults to [`DEFAULT_PAGE_SIZE`] and is clamped (not
+//! refused) at `max_page_size`; a page past the end has `"result":[]`. Windows
+//! (`createStartTime`/`createEndTime`, `modifyStartTime`/`modifyEndTime`) accept any
+//! `±hhmm` offset and include both bounds. Newest `createTime` first, ties by id
+//! descending. Orders created more than [`HISTORY_AFTER_DAYS`] days ago are listed
+//! only with `isHis=true`. `bizTypes` filters on `businessType`, so passing it hides
+//! the rarer types (`lst`, `cb`) the sandbox generates. Without
+//! `needBuyerAddressAndPhone=true`, `nativeLogistics` has no `address` or `mobile`, as
+//! in the doc sample. A malformed parameter is a business error, HTTP 200
+//! `{"errorCode":"PARAM_ERROR","errorMessage":"createStartTime: …"}`.
+
+mod apis;
+mod auth;
+mod catalogue;
+mod faults;
+mod orders;
+mod params;
+mod render;
+mod rng;
+mod server;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use chrono::{DateTime, SubsecRound, Utc};
+use rust_decimal::Decimal;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use apis::{DEFAULT_PAGE_SIZE, HISTORY_AFTER_DAYS};
+pub use faults::Fault;
+pub use orders::{NewLine, NewOrder, OrderChange, Shipment};
+
+use orders::{Ids, Spec};
+use rng::SplitMix64;
+use server::{Shared, World};
+
+/// How the sandbox behaves. Secrets are redacted from `Debug`.
+#[derive(Clone)]
+pub struct SandboxConfig {
+    /// The app key: the last path segment of every call and the OAuth `client_id`.
+    pub app_key: String,
+    /// The app secret: signs requests and is the OAuth `client_secret`.
+    pub app_secret: String,
+    /// The one refresh token `getToken` accepts.
+    pub refresh_token: String,
+    /// How many orders to generate.
+    pub orders: usize,
+    /// Generated orders are created during this many days before `now` (at least 1).
+    pub days: u32,
+    /// Seeds every generated value: the same seed and `now` give the same data.
+    pub seed: u64,
+    /// The generation anchor and the start of the sandbox's clock; by default the real
+    /// time at start. The clock then moves with real time.
+    pub now: Option<DateTime<Utc>>,
+    /// Share (0–1) of business calls answered with a proxy's 502 HTML page, drawn from
+    /// a PRNG seeded by `seed`.
+    pub error_rate: f64,
+    /// Added to every call, token calls included.
+    pub latency: Duration,
+    /// Requests per second for the app key, with bursts of the same size; token calls
+    /// are exempt. `None` (or 0) means no limit.
+    pub rate_limit_qps: Option<u32>,
+    /// The `pageSize` cap of the order list (1688 does not document one; clients use 50).
+    pub max_page_size: u32,
+    /// Lifetime of an access token, seconds (1688: 36000, ten hours).
+    pub access_token_ttl_secs: u64,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            app_key: "1234567".into(),
+            app_secret: "sandbox-secret".into(),
+            refresh_token: "sandbox-refresh-token".into(),
+            orders: 200,
+            days: 3,
+            seed: 1688,
+            now: None,
+            error_rate: 0.0,
+            latency: Duration::ZERO,
+            rate_limit_qps: None,
+            max_page_size: 50,
+            access_token_ttl_secs: 36_000,
+        }
+    }
+}
+
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("app_key", &self.app_key)
+            .field("app_secret", &"[redacted]")
+            .field("refresh_token", &"[redacted]")
+            .field("orders", &self.orders)
+            .field("days", &self.days)
+            .field("seed", &self.seed)
+            .field("now", &self.now)
+            .field("error_rate", &self.error_rate)
+            .field("latency", &self.latency)
+            .field("rate_limit_qps", &self.rate_limit_qps)
+            .field("max_page_size", &self.max_page_size)
+            .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .finish()
+    }
+}
+
+/// One orderable SKU of the sandbox's catalogue (one row per spec; one row with an
+/// empty `spec_id` for an offer without SKUs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SandboxOffer {
+    /// `productID` in order lines.
+    pub offer_id: i64,
+    /// 32 hex digits, or `""` for an offer without SKUs.
+    pub spec_id: String,
+    /// `skuID`; `None` for an offer without SKUs.
+    pub sku_id: Option<i64>,
+    /// The offer's Chinese title (`name` in order lines).
+    pub title: String,
+    /// The SKU attributes as `name:value` pairs joined by `; ` (`颜色:黑色; 尺码:XL`).
+    pub attributes: String,
+    /// `unit` in order lines (`件`, `个`, `包`, …).
+    pub unit: String,
+    /// Yuan.
+    pub unit_price: Decimal,
+    pub seller_login_id: String,
+    /// `b2b-…`
+    pub seller_member_id: String,
+    pub seller_company: String,
+}
+
+/// A running sandbox. Dropping it stops the server; [`SandboxHandle::shutdown`] stops
+/// it gracefully.
+pub struct SandboxHandle {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Generates the data, binds `listen` (port 0 picks a free port) and serves in the
+/// background. The socket is bound when this returns.
+pub async fn start(config: SandboxConfig, listen: SocketAddr) -> std::io::Result<SandboxHandle> {
+    let anchor = config.now.unwrap_or_else(Utc::now).trunc_subsecs(3);
+    let mut rng = SplitMix64::stream(config.seed, "catalogue");
+    let catalogue = catalogue::generate(&mut rng);
+    let mut rng = SplitMix64::stream(config.seed, "orders");
+    let mut ids = Ids::new(&mut rng);
+    // Real order times have whole seconds.
+    let generated = orders::generate(
+        config.orders,
+        config.days,
+        anchor.trunc_subsecs(0),
+        &catalogue,
+        &mut ids,
+        &mut rng,
+    );
+    let limiter = config
+        .rate_limit_qps
+        .and_then(NonZeroU32::new)
+        .map(|qps| governor::RateLimiter::direct(governor::Quota::per_second(qps)));
+    let state = World {
+        orders: generated.into_iter().map(|o| (o.id, o)).collect(),
+        ids,
+        insert_rng: SplitMix64::stream(config.seed, "inserted"),
+        fault_rng: SplitMix64::stream(config.seed, "faults"),
+        tokens: auth::Tokens::new(),
+        calls: BTreeMap::new(),
+        faults: VecDeque::new(),
+        request_seq: 0,
+    };
+    let shared = Arc::new(Shared {
+        config,
+        catalogue,
+        anchor,
+        started: Instant::now(),
+        limiter,
+        // About half a year, as 1688 grants (X4 "约半年").
+        refresh_token_timeout: anchor + chrono::Duration::days(180),
+        state: Mutex::new(state),
+    });
+
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let app = Router::new()
+        .route("/oauth/authorize", get(auth::authorize))
+        .fallback(server::gateway)
+        .with_state(shared.clone());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = stopped.await;
+        });
+        if let Err(e) = serve.await {
+            tracing::warn!(error = %e, "sandbox server stopped");
+        }
+    });
+    tracing::debug!(%addr, "sandbox started");
+    Ok(SandboxHandle {
+        shared,
+        addr,
+        stop: Some(stop),
+        task: Some(task),
+    })
+}
+
+/// Serves until Ctrl-C (or SIGTERM), for `sync1688 sandbox`. Prints
+/// `sandbox listening on http://ADDR/openapi (app_key …)` once ready; never the secret.
+pub async fn serve_forever(config: SandboxConfig, listen: SocketAddr) -> std::io::Result<()> {
+    let handle = start(config, listen).await?;
+    println!(
+        "sandbox listening on {} (app_key {})",
+        handle.base_url(),
+        handle.config().app_key
+    );
+    shutdown_signal().await;
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+impl SandboxHandle {
+    /// `http://127.0.0.1:PORT/openapi`: what a client uses as `api_base`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/openapi", self.addr)
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn config(&self) -> &SandboxConfig {
+        &self.shared.config
+    }
+
+    /// The sandbox's clock: `config.now` (or the start time) plus the time since start.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.shared.now()
+    }
+
+    /// The catalogue, one row per SKU, in a stable order.
+    pub fn offers(&self) -> Vec<SandboxOffer> {
+        let c = &self.shared.catalogue;
+        c.offers
+            .iter()
+            .flat_map(|offer| offer.skus.iter().copied())
+            .map(|sku| {
+                let offer = c.offer_of(sku);
+                let seller = c.seller_of(sku);
+                SandboxOffer {
+                    offer_id: offer.offer_id,
+                    spec_id: c.skus[sku].spec_id.clone().unwrap_or_default(),
+                    sku_id: c.skus[sku].sku_id,
+                    title: offer.title.clone(),
+                    attributes: c.attributes_text(sku),
+                    unit: offer.unit.to_owned(),
+                    unit_price: c.skus[sku].price,
+                    seller_login_id: seller.login_id.clone(),
+                    seller_member_id: seller.member_id.clone(),
+                    seller_company: seller.company.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// Every order id, in list order (newest `createTime` first, ties by id descending).
+    pub fn order_ids(&self) -> Vec<i64> {
+        let state = self.shared.lock();
+        let mut orders: Vec<_> = state.orders.values().map(|o| (o.created, o.id)).collect();
+        orders.sort_unstable_by(|a, b| b.cmp(a));
+        orders.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// Adds an order and returns its 1688 id.
+    ///
+    /// # Panics
+    /// On an unknown offer/spec, lines from two sellers, or a taken order id: test
+    /// mistakes, not sandbox states.
+    pub fn insert_order(&self, spec: NewOrder) -> i64 {
+        let c = &self.shared.catalogue;
+        let now = self.shared.now();
+        let lines = if spec.lines.is_empty() {
+            default_lines(c, spec.line_count.unwrap_or(1))
+        } else {
+            spec.lines
+                .iter()
+                .map(|l| {
+                    let sku = c.find(l.offer_id, &l.spec_id).unwrap_or_else(|| {
+                        panic!(
+                            "the sandbox has no offer {} with spec `{}`",
+                            l.offer_id, l.spec_id
+                        )
+                    });
+                    (sku, l.quantity, l.price)
+                })
+                .collect()
+        };
+        let created = spec.create_time.unwrap_or(now);
+        let spec = Spec {
+            id: spec.order_id,
+            created,
+            modified: spec.modify_time,
+            status: spec.status.unwrap_or_else(|| "waitbuyerpay".into()),
+            lines,
+            entry_discounts: false,
+            shipping_fee: spec.shipping_fee.unwrap_or(Decimal::ZERO),
+            discount_fen: spec.discount_fen.unwrap_or(0),
+            business_type: spec.business_type.unwrap_or_else(|| "cn".into()),
+            refund_status: spec.refund_status,
+            memo: None,
+            id_of_str_as_number: false,
+            address: 0,
+            partial_shipment: false,
+            lively: false,
+            offset: spec.offset.unwrap_or_else(crate::api1688::time::china),
+        };
+        let mut guard = self.shared.lock();
+        let state = &mut *guard;
+        let order = orders::materialise(spec, c, &mut state.ids, &mut state.insert_rng, now);
+        let id = order.id;
+        state.orders.insert(id, order);
+        id
+    }
+
+    /// Changes an order as 1688 would and moves its `modifyTime` to now.
+    ///
+    /// # Panics
+    /// On an unknown order id or line index.
+    pub fn modify_order(&self, order_id: i64, change: OrderChange) {
+        let now = self.shared.now();
+        let mut guard = self.shared.lock();
+        let state = &mut *guard;
+        let order = state
+            .orders
+            .get_mut(&order_id)
+            .unwrap_or_else(|| panic!("the sandbox has no order {order_id}"));
+        orders::apply(order, change, &mut state.insert_rng, now);
+    }
+
+    /// Queues one-shot faults for the next business calls, in order.
+    pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.shared.lock().faults.extend(faults);
+    }
+
+    /// Every access token issued so far now answers HTTP 401; refreshing gets a new one.
+    pub fn expire_access_tokens(&self) {
+        self.shared.lock().tokens.expire_all();
+    }
+
+    /// Every access token issued so far, expired ones included (tests check that none
+    /// appears in logs).
+    pub fn issued_access_tokens(&self) -> Vec<String> {
+        self.shared.lock().tokens.issued()
+    }
+
+    /// A single-use authorization code for `grant_type=authorization_code`, as the
+    /// OAuth redirect would deliver it.
+    pub fn issue_authorization_code(&self) -> String {
+        self.shared.lock().tokens.issue_code()
+    }
+
+    /// How many requests named `api` (e.g. `alibaba.trade.getBuyerOrderList`, or
+    /// `namespace/api`), whatever their outcome.
+    pub fn calls(&self, api: &str) -> usize {
+        server::calls(&self.shared.lock(), api)
+    }
+
+    /// Stops accepting requests, lets running ones finish for up to two seconds, then
+    /// stops.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+/// `n` SKUs of the first seller that has that many, quantities 1, 2, 3, …
+fn default_lines(c: &catalogue::Catalogue, n: usize) -> Vec<(usize, u32, Option<Decimal>)> {
+    let n = n.max(1);
+    (0..c.sellers.len())
+        .map(|seller| {
+            c.offers
+                .iter()
+                .filter(|o| o.seller == seller)
+                .flat_map(|o| o.skus.iter().copied())
+                .collect::<Vec<_>>()
+        })
+        .find(|skus| skus.len() >= n)
+        .unwrap_or_else(|| panic!("no sandbox seller has {n} SKUs"))
+        .into_iter()
+        .take(n)
+        .zip(1u32..)
+        .map(|(sku, quantity)| (sku, quantity, None))
+        .collect()
+}
+
+impl Drop for SandboxHandle {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The business APIs: the buyer's order list, order detail and parcels
+//! (1688-open-api.md §4.1, §4.2, §5).
+
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use serde_json::{Value, json};
+
+use super::orders::Order;
+use super::params::Params;
+use super::render::{self, View};
+use super::server::Shared;
+use crate::api1688::time::parse_1688;
+
+/// `pageSize` when the client sends none (the doc's example value).
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
+
+/// Orders created longer ago than this live in the history table and are listed only
+/// with `isHis=true` (X3: the live table covers about three months).
+pub const HISTORY_AFTER_DAYS: i64 = 90;
+
+fn param_error(message: String) -> Value {
+    json!({"errorCode": "PARAM_ERROR", "errorMessage": message})
+}
+
+fn int_param(p: &Params, key: &str, default: u32) -> Result<u32, Value> {
+    match p.get(key) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<u32>() {
+            Ok(n) if n >= 1 => Ok(n),
+            _ => Err(param_error(format!(
+                "{key}: `{v}` is not a positive integer"
+            ))),
+        },
+    }
+}
+
+fn date_param(p: &Params, key: &str) -> Result<Option<DateTime<Utc>>, Value> {
+    match p.get(key) {
+        None => Ok(None),
+        Some(v) => parse_1688(v).map(Some).map_err(|_| {
+            param_error(format!(
+                "{key}: `{v}` is not a date (expected yyyyMMddHHmmssSSS±hhmm)"
+            ))
+        }),
+    }
+}
+
+struct Filter {
+    create: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    modify: (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    status: Option<String>,
+    refund_status: Option<String>,
+    seller_member_id: Option<String>,
+    seller_login_id: Option<String>,
+    biz_types: Option<Vec<String>>,
+    product_name: Option<String>,
+    history: bool,
+    history_before: DateTime<Utc>,
+}
+
+fn within(t: DateTime<Utc>, (start, end): (Option<DateTime<Utc>>, Option<DateTime<Utc>>)) -> bool {
+    // Both bounds are inclusive.
+    start.is_none_or(|s| t >= s) && end.is_none_or(|e| t <= e)
+}
+
+impl Filter {
+    fn parse(p: &Params, now: DateTime<Utc>) -> Result<Self, Value> {
+        let biz_types = match p.get("bizTypes") {
+            None => None,
+            Some(v) => Some(serde_json::from_str::<Vec<String>>(v).map_err(|_| {
+                param_error(format!("bizTypes: `{v}` is not a JSON array of strings"))
+            })?),
+        };
+        Ok(Filter {
+            create: (
+                date_param(p, "createStartTime")?,
+                date_param(p, "createEndTime")?,
+            ),
+            modify: (
+                date_param(p, "modifyStartTime")?,
+                date_param(p, "modifyEndTime")?,
+            ),
+            status: p.get("orderStatus").map(str::to_owned),
+            refund_status: p.get("refundStatus").map(str::to_owned),
+            seller_member_id: p.get("sellerMemberId").map(str::to_owned),
+            seller_login_id: p.get("sellerLoginId").map(str::to_owned),
+            biz_types,
+            product_name: p.get("productName").map(str::to_owned),
+            // The backend is Java: anything but "true" is false.
+            history: p
+                .get("isHis")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            history_before: now - ChronoDuration::days(HISTORY_AFTER_DAYS),
+        })
+    }
+
+    fn accepts(&self, o: &Order, shared: &Shared) -> bool {
+        let seller = &shared.catalogue.sellers[o.seller];
+        (o.created < self.history_before) == self.history
+            && within(o.created, self.create)
+            && within(o.modified, self.modify)
+            && self.status.as_ref().is_none_or(|s| *s == o.status)
+            && self.refund_status.as_ref().is_none_or(|s| o.refund_status.as_ref() == Some(s))
+            && self.seller_member_id.as_ref().is_none_or(|s| *s == seller.member_id)
+            && self.seller_login_id.as_ref().is_none_or(|s| *s == seller.login_id)
+            // Passing bizTypes drops every order type not named (X3's pitfall).
+            && self.biz_types.as_ref().is_none_or(|types| types.contains(&o.business_type))
+            && self.product_name.as_ref().is_none_or(|name| {
+                o.lines.iter().any(|l| shared.catalogue.offer_of(l.sku).title.contains(name.as_str()))
+            })
+    }
+}
+
+/// `alibaba.trade.getBuyerOrderList`. Newest first by `createTime` (ties by id,
+/// descending); `pageSize` above the cap is clamped to it, not refused; `orderIds` is
+/// ignored, as X3 observed.
+pub(crate) fn order_list(shared: &Shared, p: &Params) -> Value {
+    let page = match int_param(p, "page", 1) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let page_size = match int_param(p, "pageSize", DEFAULT_PAGE_SIZE) {
+        Ok(v) => v.min(shared.config.max_page_size.max(1)),
+        Err(e) => return e,
+    };
+    let filter = match Filter::parse(p, shared.now()) {
+        Ok(f) => f,
+        Err(e) => return e,
+    };
+    let view = View {
+        detail: false,
+        address_and_phone: p.get("needBuyerAddressAndPhone") == Some("true"),
+        memo: p.get("needMemoInfo") == Some("true"),
+    };
+    let state = shared.lock();
+    let mut matched: Vec<&Order> = state
+        .orders
+        .values()
+        .filter(|o| filter.accepts(o, shared))
+        .collect();
+    matched.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+    let total = matched.len();
+    let start = (page as usize - 1).saturating_mul(page_size as usize);
+    let result: Vec<Value> = matched
+        .iter()
+        .skip(start)
+        .take(page_size as usize)
+        .map(|o| render::trade_info(o, &shared.catalogue, view))
+        .collect();
+    json!({"result": result, "totalRecord": total})
+}
+
+fn order_param(p: &Params) -> Result<i64, Value> {
+    let not_found = |code: &str, message: String| json!({"success": "false", "errorCode": code, "errorMessage": message});
+    match p.get("webSite") {
+        Some("1688") => {}
+        Some(other) => {
+            return Err(not_found(
+                "PARAM_ERROR",
+                format!("webSite: `{other}` is not supported, use 1688"),
+            ));
+        }
+        None => return Err(not_found("PARAM_ERROR", "webSite: required (1688)".into())),
+    }
+    match p.get("orderId") {
+        None => Err(not_found("PARAM_ERROR", "orderId: required".into())),
+        Some(v) => v
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| not_found("PARAM_ERROR", format!("orderId: `{v}` is not an order id"))),
+    }
+}
+
+fn order_not_found(id: i64) -> Value {
+    json!({"success": "false", "errorCode": "ORDER_NOT_EXIST", "errorMessage": format!("订单[{id}]不存在")})
+}
+
+/// `alibaba.trade.get.buyerView`: `{"result": TradeInfo, "success": "true"}` (a string).
+pub(crate) fn buyer_view(shared: &Shared, p: &Params) -> Value {
+    let id = match order_param(p) {
+        Ok(id) => id,
+        Err(e) => return e,
+    };
+    let state = shared.lock();
+    match state.orders.get(&id) {
+        Some(o) => {
+            let view = View {
+                detail: true,
+                ..View::default()
+            };
+            json!({"result": render::trade_info(o, &shared.catalogue, view), "success": "true"})
+        }
+        None => order_not_found(id),
+    }
+}
+
+/// `alibaba.trade.getLogisticsInfos.buyerView`: the parcels, or `500_2` (HTTP 200,
+/// `success: false`) before anything was shipped.
+pub(crate) fn logistics_infos(shared: &Shared, p: &Params) -> Value {
+    let id = match order_param(p) {
+        Ok(id) => id,
+        Err(e) => return e,
+    };
+    let state = shared.lock();
+    match state.orders.get(&id) {
+        Some(o) if o.parcels.is_empty() => json!({
+            "success": false,
+            "errorCode": "500_2",
+            "errorMessage": "该订单未发货，没有物流详情",
+        }),
+        Some(o) => json!({
+            "result": o.parcels.iter().map(|parcel| render::logistics_order(o, &shared.catalogue, parcel)).collect::<Vec<_>>(),
+            "success": true,
+        }),
+        None => order_not_found(id),
+    }
+}
