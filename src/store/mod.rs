@@ -3,6 +3,7 @@
 //! the scheme of `database.url`.
 
 mod postgres;
+mod shared;
 mod sqlite;
 
 use std::sync::Arc;
@@ -264,15 +265,8 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the database named by `url`, choosing the backend by its scheme.
 pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
     match scheme_of(url)? {
-        // TEMPORARY until the backends implement `Store`.
-        Backend::Postgres => {
-            let _ = (PostgresStore::connect(url, max_connections).await?, Arc::<()>::new(()));
-            unimplemented!()
-        }
-        Backend::Sqlite => {
-            let _ = SqliteStore::connect(url, max_connections).await?;
-            unimplemented!()
-        }
+        Backend::Postgres => Ok(Arc::new(PostgresStore::connect(url, max_connections).await?)),
+        Backend::Sqlite => Ok(Arc::new(SqliteStore::connect(url, max_connections).await?)),
     }
 }
 

@@ -1,8 +1,986 @@
-//! (in progress)
-use super::StoreResult;
-pub struct PostgresStore;
+//! The shared ERP database on PostgreSQL. Pages are written with a handful of batched
+//! `INSERT … SELECT FROM UNNEST(…)` statements in one transaction.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Executor, Postgres, Row, Transaction};
+
+use crate::domain::{IncomingOrder, RunKind, RunStatus, SkuMapping, SyncWindow};
+
+use super::shared::{self, ExistingOrder, PagePlan, WaitingLine};
+use super::{
+    Backend, ImportOutcome, MerchantSku, Numbered, PageOutcome, PageTarget, RunCounts, Store,
+    StoreError, StoreResult, StoredLine, StoredOrder, SyncRunRow, Totals, UnmappedItem,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// `FROM … WHERE` of an update of `purchase_orders AS po` that gives each order of $1
+/// its `f.unmapped`: whether any of its stored lines is unmapped. Looked up order by
+/// order: an `EXISTS` here may be planned as one pass over every unmapped line.
+macro_rules! unmapped_flags {
+    () => {
+        "FROM (SELECT o.id, coalesce(bool_or(l.mapping_status = 'unmapped'), false) AS unmapped
+               FROM UNNEST($1::bigint[]) AS o (id)
+               LEFT JOIN purchase_order_lines l ON l.purchase_order_id = o.id
+               GROUP BY o.id) AS f
+         WHERE po.id = f.id"
+    };
+}
+
+/// The unmapped lines that the mappings ($1 offer ids, $2 spec ids) map, of orders not
+/// yet received, optionally only of the orders $3.
+macro_rules! waiting_lines {
+    () => {
+        "FROM purchase_order_lines l
+         JOIN UNNEST($1::bigint[], $2::text[]) AS k (offer_id, spec_id)
+           ON l.offer_id = k.offer_id AND l.spec_id = k.spec_id
+         JOIN purchase_orders p ON p.id = l.purchase_order_id
+         WHERE l.mapping_status = 'unmapped'
+           AND l.mapping_source IS DISTINCT FROM 'manual'
+           AND p.status NOT IN ('received', 'cancelled')
+           AND ($3::bigint[] IS NULL OR l.purchase_order_id = ANY($3))"
+    };
+}
+
+/// The store on a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
 impl PostgresStore {
-    pub async fn connect(_url: &str, _max: u32) -> StoreResult<Self> {
-        unimplemented!()
+    /// Connects a pool of at most `max_connections`. Errors never contain the URL.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(StoreError::Connect)?
+            .application_name("sync1688");
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            // Plan every statement for the data at hand. A generic plan cached while the
+            // tables were small (the first import fills them within minutes) keeps
+            // scanning them whole until the next ANALYZE; planning our few statements
+            // costs far less than that.
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET plan_cache_mode = force_custom_plan")
+                        .await?;
+                    Ok(())
+                })
+            })
+            // A database that is down should fail a run (and readiness) promptly, not
+            // after sqlx's default half minute.
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(StoreError::Connect)?;
+        Ok(PostgresStore { pool })
     }
+
+    /// The pool, for code that needs PostgreSQL itself (leases, tests).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// A run that inserted this many orders refreshes the planner's statistics.
+const ANALYZE_AFTER_INSERTS: u64 = 1000;
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn db_count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await.map_err(StoreError::Migrate)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ensure_warehouse(&self, code: &str) -> StoreResult<i64> {
+        // Insert-or-select without DO UPDATE, so that an existing warehouse row is not
+        // rewritten on every run.
+        let id: Option<i64> = sqlx::query_scalar(
+            "WITH ins AS (
+                 INSERT INTO warehouses (code, name) VALUES ($1, $1)
+                 ON CONFLICT (code) DO NOTHING
+                 RETURNING id
+             )
+             SELECT id FROM ins
+             UNION ALL
+             SELECT id FROM warehouses WHERE code = $1
+             LIMIT 1",
+        )
+        .bind(code)
+        .fetch_optional(&self.pool)
+        .await?;
+        match id {
+            Some(id) => Ok(id),
+            // Another process inserted it after our snapshot began: it is visible now.
+            None => Ok(
+                sqlx::query_scalar("SELECT id FROM warehouses WHERE code = $1")
+                    .bind(code)
+                    .fetch_one(&self.pool)
+                    .await?,
+            ),
+        }
+    }
+
+    async fn load_mappings(&self) -> StoreResult<Vec<SkuMapping>> {
+        let rows = sqlx::query(
+            "SELECT offer_id, spec_id, merchant_sku, quantity_ratio FROM sku_mappings ORDER BY offer_id, spec_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(mapping_from_row).collect()
+    }
+
+    async fn import_merchant_skus(
+        &self,
+        rows: &[Numbered<MerchantSku>],
+    ) -> StoreResult<ImportOutcome> {
+        let skus: Vec<String> = rows.iter().map(|r| r.value.sku.clone()).collect();
+        let gtins: Vec<String> = rows
+            .iter()
+            .filter_map(|r| shared::clean_gtin(r.value.gtin.as_deref()))
+            .collect();
+        let mut tx = self.pool.begin().await?;
+        let existing: HashMap<String, MerchantSku> =
+            sqlx::query("SELECT sku, gtin, name FROM merchant_skus WHERE sku = ANY($1)")
+                .bind(&skus)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| {
+                    let m = MerchantSku {
+                        sku: r.try_get("sku")?,
+                        gtin: r.try_get("gtin")?,
+                        name: r.try_get("name")?,
+                    };
+                    Ok((m.sku.clone(), m))
+                })
+                .collect::<Result<_, sqlx::Error>>()?;
+        let owners: HashMap<String, String> =
+            sqlx::query("SELECT gtin, sku FROM merchant_skus WHERE gtin = ANY($1)")
+                .bind(&gtins)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("gtin")?, r.try_get("sku")?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+        let plan = shared::plan_merchant_skus(rows, &existing, &owners)?;
+
+        if !plan.release_gtins.is_empty() {
+            sqlx::query("UPDATE merchant_skus SET gtin = NULL WHERE sku = ANY($1)")
+                .bind(&plan.release_gtins)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if !plan.upserts.is_empty() {
+            let sku: Vec<&str> = plan.upserts.iter().map(|m| m.sku.as_str()).collect();
+            let gtin: Vec<Option<&str>> = plan.upserts.iter().map(|m| m.gtin.as_deref()).collect();
+            let name: Vec<&str> = plan.upserts.iter().map(|m| m.name.as_str()).collect();
+            sqlx::query(
+                "INSERT INTO merchant_skus (sku, gtin, name)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[])
+                 ON CONFLICT (sku) DO UPDATE
+                 SET gtin = EXCLUDED.gtin, name = EXCLUDED.name, updated_at = now()",
+            )
+            .bind(&sku)
+            .bind(&gtin)
+            .bind(&name)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ImportOutcome {
+            inserted: plan.inserted,
+            updated: plan.updated,
+            ..ImportOutcome::default()
+        })
+    }
+
+    async fn import_mappings(&self, rows: &[Numbered<SkuMapping>]) -> StoreResult<ImportOutcome> {
+        let wanted_skus: Vec<&str> = rows.iter().map(|r| r.value.merchant_sku.as_str()).collect();
+        let offer_ids: Vec<i64> = rows.iter().map(|r| r.value.offer_id).collect();
+        let spec_ids: Vec<&str> = rows.iter().map(|r| r.value.spec_id.as_str()).collect();
+
+        let mut tx = self.pool.begin().await?;
+        let known: HashSet<String> =
+            sqlx::query_scalar("SELECT sku FROM merchant_skus WHERE sku = ANY($1)")
+                .bind(&wanted_skus)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        let existing: HashMap<(i64, String), SkuMapping> = sqlx::query(
+            "SELECT m.offer_id, m.spec_id, m.merchant_sku, m.quantity_ratio
+             FROM sku_mappings m
+             JOIN UNNEST($1::bigint[], $2::text[]) AS k (offer_id, spec_id)
+               ON m.offer_id = k.offer_id AND m.spec_id = k.spec_id",
+        )
+        .bind(&offer_ids)
+        .bind(&spec_ids)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| mapping_from_row(r).map(|m| ((m.offer_id, m.spec_id.clone()), m)))
+        .collect::<StoreResult<_>>()?;
+        let plan = shared::plan_mappings(rows, &known, &existing)?;
+
+        if !plan.upserts.is_empty() {
+            let offer: Vec<i64> = plan.upserts.iter().map(|m| m.offer_id).collect();
+            let spec: Vec<&str> = plan.upserts.iter().map(|m| m.spec_id.as_str()).collect();
+            let sku: Vec<&str> = plan
+                .upserts
+                .iter()
+                .map(|m| m.merchant_sku.as_str())
+                .collect();
+            let ratio: Vec<Decimal> = plan.upserts.iter().map(|m| m.quantity_ratio).collect();
+            sqlx::query(
+                "INSERT INTO sku_mappings (offer_id, spec_id, merchant_sku, quantity_ratio)
+                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::numeric[])
+                 ON CONFLICT (offer_id, spec_id) DO UPDATE
+                 SET merchant_sku = EXCLUDED.merchant_sku,
+                     quantity_ratio = EXCLUDED.quantity_ratio,
+                     updated_at = now()",
+            )
+            .bind(&offer)
+            .bind(&spec)
+            .bind(&sku)
+            .bind(&ratio)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        let offer: Vec<i64> = plan.all.iter().map(|m| m.offer_id).collect();
+        let spec: Vec<&str> = plan.all.iter().map(|m| m.spec_id.as_str()).collect();
+        let waiting_orders: Vec<i64> = sqlx::query_scalar(concat!(
+            "SELECT DISTINCT l.purchase_order_id ",
+            waiting_lines!()
+        ))
+        .bind(&offer)
+        .bind(&spec)
+        .bind(None::<Vec<i64>>)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut waiting = Vec::new();
+        if !waiting_orders.is_empty() {
+            // Lock the orders before their lines, in id order, as write_page does: taking
+            // lines first could deadlock with a sync writing the same orders. Once the
+            // orders are ours, their lines are read again, current.
+            sqlx::query(
+                "SELECT id FROM purchase_orders WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+            )
+            .bind(&waiting_orders)
+            .fetch_all(&mut *tx)
+            .await?;
+            let rows = sqlx::query(concat!(
+                "SELECT l.id, l.purchase_order_id, l.offer_id, l.spec_id, l.quantity, l.unit_price, l.amount ",
+                waiting_lines!()
+            ))
+            .bind(&offer)
+            .bind(&spec)
+            .bind(&waiting_orders)
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in &rows {
+                waiting.push(WaitingLine {
+                    id: r.try_get("id")?,
+                    purchase_order_id: r.try_get("purchase_order_id")?,
+                    offer_id: r.try_get("offer_id")?,
+                    spec_id: r.try_get("spec_id")?,
+                    quantity: r.try_get("quantity")?,
+                    unit_price: r.try_get("unit_price")?,
+                    amount: r.try_get("amount")?,
+                });
+            }
+        }
+        let remaps = shared::remap(&waiting, &plan.all);
+        let orders = shared::remapped_orders(&remaps);
+        if !remaps.is_empty() {
+            let id: Vec<i64> = remaps.iter().map(|r| r.line_id).collect();
+            let sku: Vec<&str> = remaps.iter().map(|r| r.merchant_sku.as_str()).collect();
+            let qty: Vec<Decimal> = remaps.iter().map(|r| r.merchant_quantity).collect();
+            let cost: Vec<Decimal> = remaps.iter().map(|r| r.merchant_unit_cost).collect();
+            sqlx::query(
+                "UPDATE purchase_order_lines AS l
+                 SET merchant_sku = r.merchant_sku,
+                     mapping_status = 'mapped',
+                     mapping_source = 'mapping',
+                     merchant_quantity = r.merchant_quantity,
+                     merchant_unit_cost = r.merchant_unit_cost,
+                     updated_at = now()
+                 FROM UNNEST($1::bigint[], $2::text[], $3::numeric[], $4::numeric[])
+                      AS r (id, merchant_sku, merchant_quantity, merchant_unit_cost)
+                 WHERE l.id = r.id
+                   AND l.mapping_status = 'unmapped'
+                   AND l.mapping_source IS DISTINCT FROM 'manual'",
+            )
+            .bind(&id)
+            .bind(&sku)
+            .bind(&qty)
+            .bind(&cost)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(concat!(
+                "UPDATE purchase_orders AS po SET has_unmapped = f.unmapped, updated_at = now() ",
+                unmapped_flags!()
+            ))
+            .bind(&orders)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ImportOutcome {
+            inserted: plan.inserted,
+            updated: plan.updated,
+            lines_remapped: remaps.len() as u64,
+            orders_remapped: orders.len() as u64,
+        })
+    }
+
+    async fn begin_run(
+        &self,
+        account: &str,
+        kind: RunKind,
+        window: SyncWindow,
+    ) -> StoreResult<i64> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE sync_runs SET status = 'failed', error = $2, finished_at = now()
+             WHERE account = $1 AND status = 'running'",
+        )
+        .bind(account)
+        .bind(shared::INTERRUPTED)
+        .execute(&mut *tx)
+        .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO sync_runs (account, kind, window_start, window_end, status)
+             VALUES ($1, $2, $3, $4, 'running')
+             RETURNING id",
+        )
+        .bind(account)
+        .bind(kind.as_str())
+        .bind(window.start)
+        .bind(window.end)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn finish_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        counts: &RunCounts,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE sync_runs
+             SET status = $2, finished_at = now(), error = $3,
+                 orders_seen = $4, orders_inserted = $5, orders_updated = $6,
+                 orders_unchanged = $7, orders_skipped = $8, lines_unmapped = $9, pages = $10
+             WHERE id = $1",
+        )
+        .bind(run_id)
+        .bind(status.as_str())
+        .bind(error)
+        .bind(db_count(counts.orders_seen))
+        .bind(db_count(counts.orders_inserted))
+        .bind(db_count(counts.orders_updated))
+        .bind(db_count(counts.orders_unchanged))
+        .bind(db_count(counts.orders_skipped))
+        .bind(db_count(counts.lines_unmapped))
+        .bind(db_count(counts.pages))
+        .execute(&self.pool)
+        .await?;
+        if counts.orders_inserted >= ANALYZE_AFTER_INSERTS {
+            // Without statistics the planner takes `purchase_order_id = ANY(…)` for
+            // unselective and scans the lines whole on every page. Autovacuum would get
+            // there eventually; the next run should not wait for it. Best effort: a user
+            // that does not own the tables gets a warning, not an error.
+            if let Err(e) = sqlx::query("ANALYZE purchase_orders, purchase_order_lines, suppliers")
+                .execute(&self.pool)
+                .await
+            {
+                tracing::warn!(error = %e, "could not ANALYZE after a large run");
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_page(
+        &self,
+        target: &PageTarget,
+        orders: &[IncomingOrder],
+    ) -> StoreResult<PageOutcome> {
+        if orders.is_empty() {
+            return Ok(PageOutcome::default());
+        }
+        let order_ids = shared::page_order_ids(orders);
+        let mut tx = self.pool.begin().await?;
+
+        let mut existing = HashMap::new();
+        let mut tombstoned = HashSet::new();
+        let rows = sqlx::query(
+            "SELECT k.order_id, p.id, p.content_hash, t.order_id_1688 IS NOT NULL AS tombstoned
+             FROM UNNEST($2::bigint[]) AS k (order_id)
+             LEFT JOIN purchase_orders p ON p.account = $1 AND p.order_id_1688 = k.order_id
+             LEFT JOIN sync_tombstones t ON t.account = $1 AND t.order_id_1688 = k.order_id",
+        )
+        .bind(&target.account)
+        .bind(&order_ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            let order_id: i64 = row.try_get("order_id")?;
+            if row.try_get("tombstoned")? {
+                tombstoned.insert(order_id);
+            }
+            if let Some(id) = row.try_get::<Option<i64>, _>("id")? {
+                let content_hash = row.try_get("content_hash")?;
+                existing.insert(order_id, ExistingOrder { id, content_hash });
+            }
+        }
+        let plan = PagePlan::new(orders, &existing, &tombstoned);
+        if plan.writes_nothing() {
+            // Read only: nothing to commit, and rolling back writes nothing either.
+            tx.rollback().await?;
+            return Ok(plan.outcome(&HashMap::new()));
+        }
+
+        let suppliers = upsert_suppliers(&mut tx, &plan).await?;
+        let po_ids = upsert_orders(&mut tx, target, &plan, &suppliers).await?;
+        upsert_lines(&mut tx, &plan, &po_ids).await?;
+        delete_vanished_lines(&mut tx, &plan).await?;
+        // An inserted order's flag came with it. An updated order may also hold lines the
+        // ERP made its own (manual, received, added), so its flag comes from the stored
+        // lines.
+        let updated: Vec<i64> = plan.updates.iter().map(|(id, _)| *id).collect();
+        if !updated.is_empty() {
+            sqlx::query(concat!(
+                "UPDATE purchase_orders AS po SET has_unmapped = f.unmapped, updated_at = now() ",
+                unmapped_flags!(),
+                " AND po.has_unmapped <> f.unmapped"
+            ))
+            .bind(&updated)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(plan.outcome(&po_ids))
+    }
+
+    async fn find_synced_order(
+        &self,
+        account: &str,
+        order_id_1688: i64,
+    ) -> StoreResult<Option<StoredOrder>> {
+        let Some(row) = sqlx::query(
+            "SELECT id, po_number, source, account, order_id_1688, status, status_1688, supplier_id,
+                    warehouse_id, has_unmapped, note, currency, goods_amount, shipping_fee, discount,
+                    total_amount, created_at_1688, modified_at_1688, created_at, updated_at
+             FROM purchase_orders WHERE account = $1 AND order_id_1688 = $2",
+        )
+        .bind(account)
+        .bind(order_id_1688)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let id: i64 = row.try_get("id")?;
+        let lines = sqlx::query(
+            "SELECT id, line_no, sub_item_id_1688, offer_id, spec_id, sku_id_1688, title, attributes,
+                    quantity, unit_price, amount, merchant_sku, mapping_status, mapping_source,
+                    merchant_quantity, merchant_unit_cost, received_qty
+             FROM purchase_order_lines WHERE purchase_order_id = $1 ORDER BY line_no, id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(line_from_row)
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Some(StoredOrder {
+            id,
+            po_number: row.try_get("po_number")?,
+            source: row.try_get("source")?,
+            account: row.try_get("account")?,
+            order_id_1688: row.try_get("order_id_1688")?,
+            status: row.try_get("status")?,
+            status_1688: row.try_get("status_1688")?,
+            supplier_id: row.try_get("supplier_id")?,
+            warehouse_id: row.try_get("warehouse_id")?,
+            has_unmapped: row.try_get("has_unmapped")?,
+            note: row.try_get("note")?,
+            currency: row.try_get("currency")?,
+            goods_amount: row.try_get("goods_amount")?,
+            shipping_fee: row.try_get("shipping_fee")?,
+            discount: row.try_get("discount")?,
+            total_amount: row.try_get("total_amount")?,
+            created_at_1688: row.try_get("created_at_1688")?,
+            modified_at_1688: row.try_get("modified_at_1688")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+            lines,
+        }))
+    }
+
+    async fn recent_runs(&self, limit: u32) -> StoreResult<Vec<SyncRunRow>> {
+        let rows = sqlx::query(
+            "SELECT id, account, kind, window_start, window_end, started_at, finished_at, status,
+                    orders_seen, orders_inserted, orders_updated, orders_unchanged, orders_skipped,
+                    lines_unmapped, pages, error
+             FROM sync_runs ORDER BY started_at DESC, id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SyncRunRow {
+                    id: r.try_get("id")?,
+                    account: r.try_get("account")?,
+                    kind: r.try_get("kind")?,
+                    window_start: r.try_get("window_start")?,
+                    window_end: r.try_get("window_end")?,
+                    started_at: r.try_get("started_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                    status: r.try_get("status")?,
+                    counts: RunCounts {
+                        orders_seen: count(r.try_get("orders_seen")?),
+                        orders_inserted: count(r.try_get("orders_inserted")?),
+                        orders_updated: count(r.try_get("orders_updated")?),
+                        orders_unchanged: count(r.try_get("orders_unchanged")?),
+                        orders_skipped: count(r.try_get("orders_skipped")?),
+                        lines_unmapped: count(r.try_get("lines_unmapped")?),
+                        pages: count(r.try_get("pages")?),
+                    },
+                    error: r.try_get("error")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    async fn totals(&self) -> StoreResult<Totals> {
+        let r = sqlx::query(
+            "SELECT
+                 (SELECT count(*) FROM purchase_orders) AS orders,
+                 (SELECT count(*) FROM purchase_orders WHERE has_unmapped) AS orders_with_unmapped,
+                 (SELECT count(*) FROM suppliers) AS suppliers,
+                 l.lines, l.mapped_lines, l.unmapped_lines
+             FROM (SELECT count(*) AS lines,
+                          count(*) FILTER (WHERE mapping_status = 'mapped') AS mapped_lines,
+                          count(*) FILTER (WHERE mapping_status = 'unmapped') AS unmapped_lines
+                   FROM purchase_order_lines) AS l",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Totals {
+            orders: count(r.try_get("orders")?),
+            lines: count(r.try_get("lines")?),
+            mapped_lines: count(r.try_get("mapped_lines")?),
+            unmapped_lines: count(r.try_get("unmapped_lines")?),
+            orders_with_unmapped: count(r.try_get("orders_with_unmapped")?),
+            suppliers: count(r.try_get("suppliers")?),
+        })
+    }
+
+    async fn unmapped_items(&self, limit: u32) -> StoreResult<Vec<UnmappedItem>> {
+        let rows = sqlx::query(
+            "SELECT offer_id, coalesce(spec_id, '') AS spec_id,
+                    min(title) AS title, coalesce(min(attributes), '') AS attributes,
+                    count(*) AS lines, count(DISTINCT purchase_order_id) AS orders
+             FROM purchase_order_lines
+             WHERE mapping_status = 'unmapped' AND offer_id IS NOT NULL
+             GROUP BY offer_id, coalesce(spec_id, '')
+             ORDER BY lines DESC, orders DESC, offer_id, spec_id
+             LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UnmappedItem {
+                    offer_id: r.try_get("offer_id")?,
+                    spec_id: r.try_get("spec_id")?,
+                    title: r.try_get("title")?,
+                    attributes: r.try_get("attributes")?,
+                    lines: count(r.try_get("lines")?),
+                    orders: count(r.try_get("orders")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    async fn add_tombstone(
+        &self,
+        account: &str,
+        order_id_1688: i64,
+        reason: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sync_tombstones (account, order_id_1688, reason) VALUES ($1, $2, $3)
+             ON CONFLICT (account, order_id_1688) DO NOTHING",
+        )
+        .bind(account)
+        .bind(order_id_1688)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Upserts the suppliers of the written orders and returns their ids by login id.
+async fn upsert_suppliers(
+    tx: &mut Transaction<'static, Postgres>,
+    plan: &PagePlan<'_>,
+) -> StoreResult<HashMap<String, i64>> {
+    let suppliers = plan.suppliers();
+    if suppliers.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let login: Vec<&str> = suppliers.iter().map(|s| s.login_id.as_str()).collect();
+    let member: Vec<Option<&str>> = suppliers.iter().map(|s| s.member_id.as_deref()).collect();
+    let name: Vec<Option<&str>> = suppliers.iter().map(|s| s.name.as_deref()).collect();
+    // The WHERE keeps unchanged suppliers from being rewritten; their ids come from the
+    // SELECT that follows.
+    sqlx::query(
+        "INSERT INTO suppliers AS s (login_id_1688, member_id_1688, name)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[])
+         ON CONFLICT (login_id_1688) DO UPDATE
+         SET member_id_1688 = coalesce(EXCLUDED.member_id_1688, s.member_id_1688),
+             name = coalesce(EXCLUDED.name, s.name),
+             updated_at = now()
+         WHERE (s.member_id_1688, s.name) IS DISTINCT FROM
+               (coalesce(EXCLUDED.member_id_1688, s.member_id_1688), coalesce(EXCLUDED.name, s.name))",
+    )
+    .bind(&login)
+    .bind(&member)
+    .bind(&name)
+    .execute(&mut **tx)
+    .await?;
+    let rows = sqlx::query("SELECT login_id_1688, id FROM suppliers WHERE login_id_1688 = ANY($1)")
+        .bind(&login)
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("login_id_1688")?, r.try_get("id")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
+}
+
+/// Upserts the written orders and returns the purchase order id of each 1688 order id.
+async fn upsert_orders(
+    tx: &mut Transaction<'static, Postgres>,
+    target: &PageTarget,
+    plan: &PagePlan<'_>,
+    suppliers: &HashMap<String, i64>,
+) -> StoreResult<HashMap<i64, i64>> {
+    let written: Vec<&IncomingOrder> = plan.written().collect();
+    let mut order_id = Vec::with_capacity(written.len());
+    let mut po_number = Vec::with_capacity(written.len());
+    let mut status = Vec::with_capacity(written.len());
+    let mut status_1688 = Vec::with_capacity(written.len());
+    let mut supplier_id: Vec<Option<i64>> = Vec::with_capacity(written.len());
+    let mut has_unmapped = Vec::with_capacity(written.len());
+    let mut currency = Vec::with_capacity(written.len());
+    let mut goods_amount = Vec::with_capacity(written.len());
+    let mut shipping_fee = Vec::with_capacity(written.len());
+    let mut discount = Vec::with_capacity(written.len());
+    let mut total_amount = Vec::with_capacity(written.len());
+    let mut created_at_1688: Vec<DateTime<Utc>> = Vec::with_capacity(written.len());
+    let mut modified_at_1688: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(written.len());
+    let mut out_order_id: Vec<Option<&str>> = Vec::with_capacity(written.len());
+    let mut content_hash = Vec::with_capacity(written.len());
+    for o in &written {
+        let order = &o.order;
+        order_id.push(order.order_id);
+        po_number.push(shared::po_number(order.order_id));
+        status.push(o.initial_status().as_str());
+        status_1688.push(order.status.as_str());
+        supplier_id.push(
+            order
+                .supplier
+                .as_ref()
+                .and_then(|s| suppliers.get(&s.login_id).copied()),
+        );
+        has_unmapped.push(o.has_unmapped());
+        currency.push(order.currency.as_str());
+        goods_amount.push(order.goods_amount);
+        shipping_fee.push(order.shipping_fee);
+        discount.push(order.discount);
+        total_amount.push(order.total_amount);
+        created_at_1688.push(order.created_at);
+        modified_at_1688.push(order.modified_at);
+        out_order_id.push(order.out_order_id.as_deref());
+        content_hash.push(o.content_hash.as_str());
+    }
+    // On update only 1688-owned fields change. The workflow status follows 1688 only
+    // from draft to cancelled: EXCLUDED.status is the status a new order would get,
+    // which is 'cancelled' exactly when 1688 has closed the order.
+    let rows = sqlx::query(
+        "INSERT INTO purchase_orders AS po (
+             po_number, source, account, order_id_1688, status, status_1688, supplier_id,
+             warehouse_id, has_unmapped, currency, goods_amount, shipping_fee, discount,
+             total_amount, created_at_1688, modified_at_1688, out_order_id_1688, content_hash)
+         SELECT o.po_number, '1688_sync', $1, o.order_id, o.status, o.status_1688, o.supplier_id,
+                $2, o.has_unmapped, o.currency, o.goods_amount, o.shipping_fee, o.discount,
+                o.total_amount, o.created_at_1688, o.modified_at_1688, o.out_order_id, o.content_hash
+         FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::boolean[],
+                     $9::text[], $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[],
+                     $14::timestamptz[], $15::timestamptz[], $16::text[], $17::text[])
+              AS o (order_id, po_number, status, status_1688, supplier_id, has_unmapped,
+                    currency, goods_amount, shipping_fee, discount, total_amount,
+                    created_at_1688, modified_at_1688, out_order_id, content_hash)
+         ON CONFLICT (account, order_id_1688) DO UPDATE
+         SET status_1688 = EXCLUDED.status_1688,
+             supplier_id = coalesce(EXCLUDED.supplier_id, po.supplier_id),
+             currency = EXCLUDED.currency,
+             goods_amount = EXCLUDED.goods_amount,
+             shipping_fee = EXCLUDED.shipping_fee,
+             discount = EXCLUDED.discount,
+             total_amount = EXCLUDED.total_amount,
+             created_at_1688 = EXCLUDED.created_at_1688,
+             modified_at_1688 = EXCLUDED.modified_at_1688,
+             out_order_id_1688 = EXCLUDED.out_order_id_1688,
+             content_hash = EXCLUDED.content_hash,
+             status = CASE WHEN po.status = 'draft' AND EXCLUDED.status = 'cancelled'
+                           THEN 'cancelled' ELSE po.status END,
+             updated_at = now()
+         RETURNING order_id_1688, id",
+    )
+    .bind(&target.account)
+    .bind(target.warehouse_id)
+    .bind(&order_id)
+    .bind(&po_number)
+    .bind(&status)
+    .bind(&status_1688)
+    .bind(&supplier_id)
+    .bind(&has_unmapped)
+    .bind(&currency)
+    .bind(&goods_amount)
+    .bind(&shipping_fee)
+    .bind(&discount)
+    .bind(&total_amount)
+    .bind(&created_at_1688)
+    .bind(&modified_at_1688)
+    .bind(&out_order_id)
+    .bind(&content_hash)
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("order_id_1688")?, r.try_get("id")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
+}
+
+/// Upserts every line of the written orders, keyed by (purchase order, 1688 sub-item).
+async fn upsert_lines(
+    tx: &mut Transaction<'static, Postgres>,
+    plan: &PagePlan<'_>,
+    po_ids: &HashMap<i64, i64>,
+) -> StoreResult<()> {
+    let mut po_id = Vec::new();
+    let mut line_no = Vec::new();
+    let mut sub_item_id = Vec::new();
+    let mut offer_id = Vec::new();
+    let mut spec_id = Vec::new();
+    let mut sku_id: Vec<Option<i64>> = Vec::new();
+    let mut title = Vec::new();
+    let mut attributes = Vec::new();
+    let mut unit: Vec<Option<&str>> = Vec::new();
+    let mut status_1688: Vec<Option<&str>> = Vec::new();
+    let mut quantity = Vec::new();
+    let mut unit_price = Vec::new();
+    let mut amount = Vec::new();
+    let mut merchant_sku: Vec<Option<&str>> = Vec::new();
+    let mut mapping_status = Vec::new();
+    let mut mapping_source: Vec<Option<&str>> = Vec::new();
+    let mut merchant_quantity: Vec<Option<Decimal>> = Vec::new();
+    let mut merchant_unit_cost: Vec<Option<Decimal>> = Vec::new();
+    for order in plan.written() {
+        let Some(&id) = po_ids.get(&order.order.order_id) else {
+            continue;
+        };
+        for l in shared::lines_to_write(order) {
+            po_id.push(id);
+            line_no.push(l.line_no);
+            sub_item_id.push(l.line.sub_item_id);
+            offer_id.push(l.line.offer_id);
+            spec_id.push(l.line.spec_id.as_str());
+            sku_id.push(l.line.sku_id);
+            title.push(l.line.title.as_str());
+            attributes.push(l.line.attributes.as_str());
+            unit.push(l.line.unit.as_deref());
+            status_1688.push(l.line.status.as_deref());
+            quantity.push(l.line.quantity);
+            unit_price.push(l.line.unit_price);
+            amount.push(l.line.amount);
+            merchant_sku.push(l.mapping.as_ref().map(|m| m.merchant_sku.as_str()));
+            mapping_status.push(l.mapping_status().as_str());
+            mapping_source.push(shared::mapping_source(l));
+            merchant_quantity.push(l.mapping.as_ref().map(|m| m.merchant_quantity));
+            merchant_unit_cost.push(l.mapping.as_ref().map(|m| m.merchant_unit_cost));
+        }
+    }
+    if po_id.is_empty() {
+        return Ok(());
+    }
+    // A merchant SKU chosen in the ERP (mapping_source = 'manual') is the ERP's: its five
+    // mapping columns are kept. The WHERE leaves lines that did not change untouched, so
+    // that their updated_at keeps meaning "changed".
+    sqlx::query(
+        "INSERT INTO purchase_order_lines AS l (
+             purchase_order_id, line_no, sub_item_id_1688, offer_id, spec_id, sku_id_1688, title,
+             attributes, unit, status_1688, quantity, unit_price, amount, merchant_sku,
+             mapping_status, mapping_source, merchant_quantity, merchant_unit_cost)
+         SELECT * FROM UNNEST($1::bigint[], $2::int[], $3::bigint[], $4::bigint[], $5::text[],
+                              $6::bigint[], $7::text[], $8::text[], $9::text[], $10::text[],
+                              $11::numeric[], $12::numeric[], $13::numeric[], $14::text[],
+                              $15::text[], $16::text[], $17::numeric[], $18::numeric[])
+         ON CONFLICT (purchase_order_id, sub_item_id_1688) DO UPDATE
+         SET line_no = EXCLUDED.line_no,
+             offer_id = EXCLUDED.offer_id,
+             spec_id = EXCLUDED.spec_id,
+             sku_id_1688 = EXCLUDED.sku_id_1688,
+             title = EXCLUDED.title,
+             attributes = EXCLUDED.attributes,
+             unit = EXCLUDED.unit,
+             status_1688 = EXCLUDED.status_1688,
+             quantity = EXCLUDED.quantity,
+             unit_price = EXCLUDED.unit_price,
+             amount = EXCLUDED.amount,
+             merchant_sku = CASE WHEN l.mapping_source = 'manual' THEN l.merchant_sku ELSE EXCLUDED.merchant_sku END,
+             mapping_status = CASE WHEN l.mapping_source = 'manual' THEN l.mapping_status ELSE EXCLUDED.mapping_status END,
+             mapping_source = CASE WHEN l.mapping_source = 'manual' THEN l.mapping_source ELSE EXCLUDED.mapping_source END,
+             merchant_quantity = CASE WHEN l.mapping_source = 'manual' THEN l.merchant_quantity ELSE EXCLUDED.merchant_quantity END,
+             merchant_unit_cost = CASE WHEN l.mapping_source = 'manual' THEN l.merchant_unit_cost ELSE EXCLUDED.merchant_unit_cost END,
+             updated_at = now()
+         WHERE (l.line_no, l.offer_id, l.spec_id, l.sku_id_1688, l.title, l.attributes, l.unit,
+                l.status_1688, l.quantity, l.unit_price, l.amount)
+               IS DISTINCT FROM
+               (EXCLUDED.line_no, EXCLUDED.offer_id, EXCLUDED.spec_id, EXCLUDED.sku_id_1688,
+                EXCLUDED.title, EXCLUDED.attributes, EXCLUDED.unit, EXCLUDED.status_1688,
+                EXCLUDED.quantity, EXCLUDED.unit_price, EXCLUDED.amount)
+            OR (l.mapping_source IS DISTINCT FROM 'manual'
+                AND (l.merchant_sku, l.mapping_status, l.mapping_source, l.merchant_quantity,
+                     l.merchant_unit_cost)
+                    IS DISTINCT FROM
+                    (EXCLUDED.merchant_sku, EXCLUDED.mapping_status, EXCLUDED.mapping_source,
+                     EXCLUDED.merchant_quantity, EXCLUDED.merchant_unit_cost))",
+    )
+    .bind(&po_id)
+    .bind(&line_no)
+    .bind(&sub_item_id)
+    .bind(&offer_id)
+    .bind(&spec_id)
+    .bind(&sku_id)
+    .bind(&title)
+    .bind(&attributes)
+    .bind(&unit)
+    .bind(&status_1688)
+    .bind(&quantity)
+    .bind(&unit_price)
+    .bind(&amount)
+    .bind(&merchant_sku)
+    .bind(&mapping_status)
+    .bind(&mapping_source)
+    .bind(&merchant_quantity)
+    .bind(&merchant_unit_cost)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Deletes the lines that 1688 no longer lists on an updated order, unless the ERP has
+/// made them its own (received goods, a manual merchant SKU) or added them (no sub-item).
+async fn delete_vanished_lines(
+    tx: &mut Transaction<'static, Postgres>,
+    plan: &PagePlan<'_>,
+) -> StoreResult<()> {
+    if plan.updates.is_empty() {
+        return Ok(());
+    }
+    let orders: Vec<i64> = plan.updates.iter().map(|(id, _)| *id).collect();
+    let mut kept_po = Vec::new();
+    let mut kept_sub = Vec::new();
+    for (id, order) in &plan.updates {
+        for l in &order.lines {
+            kept_po.push(*id);
+            kept_sub.push(l.line.sub_item_id);
+        }
+    }
+    sqlx::query(
+        "DELETE FROM purchase_order_lines AS l
+         WHERE l.purchase_order_id = ANY($1)
+           AND l.sub_item_id_1688 IS NOT NULL
+           AND l.received_qty = 0
+           AND l.mapping_source IS DISTINCT FROM 'manual'
+           AND NOT EXISTS (
+               SELECT 1 FROM UNNEST($2::bigint[], $3::bigint[]) AS k (po_id, sub_item_id)
+               WHERE k.po_id = l.purchase_order_id AND k.sub_item_id = l.sub_item_id_1688)",
+    )
+    .bind(&orders)
+    .bind(&kept_po)
+    .bind(&kept_sub)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn mapping_from_row(r: &PgRow) -> StoreResult<SkuMapping> {
+    Ok(SkuMapping {
+        offer_id: r.try_get("offer_id")?,
+        spec_id: r.try_get("spec_id")?,
+        merchant_sku: r.try_get("merchant_sku")?,
+        quantity_ratio: r.try_get("quantity_ratio")?,
+    })
+}
+
+fn line_from_row(r: &PgRow) -> Result<StoredLine, sqlx::Error> {
+    Ok(StoredLine {
+        id: r.try_get("id")?,
+        line_no: r.try_get("line_no")?,
+        sub_item_id_1688: r.try_get("sub_item_id_1688")?,
+        offer_id: r.try_get("offer_id")?,
+        spec_id: r.try_get("spec_id")?,
+        sku_id_1688: r.try_get("sku_id_1688")?,
+        title: r.try_get("title")?,
+        attributes: r.try_get("attributes")?,
+        quantity: r.try_get("quantity")?,
+        unit_price: r.try_get("unit_price")?,
+        amount: r.try_get("amount")?,
+        merchant_sku: r.try_get("merchant_sku")?,
+        mapping_status: r.try_get("mapping_status")?,
+        mapping_source: r.try_get("mapping_source")?,
+        merchant_quantity: r.try_get("merchant_quantity")?,
+        merchant_unit_cost: r.try_get("merchant_unit_cost")?,
+        received_qty: r.try_get("received_qty")?,
+    })
 }

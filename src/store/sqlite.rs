@@ -1,8 +1,994 @@
-//! (in progress)
-use super::StoreResult;
-pub struct SqliteStore;
+//! The shared ERP database on SQLite, the embedded default. Money and quantities are TEXT
+//! holding the exact decimal (sqlx's decimal support is PostgreSQL-only, and a NUMERIC
+//! column would turn them into floating point); timestamps are TEXT in one fixed-width
+//! UTC format so that comparing the text orders the instants. Lists are passed to SQL as
+//! one JSON parameter read with `json_each`, SQLite's stand-in for `UNNEST`.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
+use rust_decimal::Decimal;
+use serde_json::json;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+
+use crate::domain::{IncomingOrder, RunKind, RunStatus, SkuMapping, SyncWindow};
+
+use super::shared::{self, ExistingOrder, PagePlan, WaitingLine};
+use super::{
+    Backend, ImportOutcome, MerchantSku, Numbered, PageOutcome, PageTarget, RunCounts, Store,
+    StoreError, StoreResult, StoredLine, StoredOrder, SyncRunRow, Totals, UnmappedItem,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The current instant in the stored timestamp format.
+macro_rules! now {
+    () => {
+        "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+    };
+}
+
+/// Rows per multi-row statement: 18 columns × 500 rows stays far below SQLite's limit of
+/// 32766 bound parameters.
+const CHUNK: usize = 500;
+
+/// Writers start with `BEGIN IMMEDIATE`: a deferred transaction that reads first and
+/// writes later fails with SQLITE_BUSY (no waiting) when another connection wrote in
+/// between, whereas an immediate one waits for the busy timeout.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// The store on a SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
 impl SqliteStore {
-    pub async fn connect(_url: &str, _max: u32) -> StoreResult<Self> {
-        unimplemented!()
+    /// Opens the database (e.g. `sqlite://sync1688.db?mode=rwc`) with foreign keys on,
+    /// WAL journal and a busy timeout. An in-memory database lives in one connection, so
+    /// its pool has exactly one that is never recycled.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        let mut options = SqliteConnectOptions::from_str(url)
+            .map_err(StoreError::Connect)?
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let pool_options = if in_memory {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            options = options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal);
+            SqlitePoolOptions::new().max_connections(max_connections.max(1))
+        };
+        let pool = pool_options
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(StoreError::Connect)?;
+        Ok(SqliteStore { pool })
+    }
+
+    /// The pool, for code that needs SQLite itself (tests).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        Ok(self.pool.begin_with(BEGIN_WRITE).await?)
+    }
+}
+
+/// A decimal as stored: exactly as given, scale included (`39.90`), as PostgreSQL's
+/// `numeric` keeps it; only a negative zero loses its sign.
+fn dec(d: &Decimal) -> String {
+    if d.is_zero() {
+        d.abs().to_string()
+    } else {
+        d.to_string()
+    }
+}
+
+fn parse_dec(column: &'static str, text: &str) -> StoreResult<Decimal> {
+    let t = text.trim();
+    Decimal::from_str(t)
+        .or_else(|_| Decimal::from_scientific(t))
+        .map_err(|_| StoreError::Corrupt {
+            column,
+            value: text.to_owned(),
+        })
+}
+
+fn get_dec(row: &SqliteRow, column: &'static str) -> StoreResult<Decimal> {
+    parse_dec(column, &row.try_get::<String, _>(column)?)
+}
+
+fn get_opt_dec(row: &SqliteRow, column: &'static str) -> StoreResult<Option<Decimal>> {
+    row.try_get::<Option<String>, _>(column)?
+        .map(|t| parse_dec(column, &t))
+        .transpose()
+}
+
+/// An instant as stored: `2026-04-18T00:00:00.000Z`.
+fn ts(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Reads our own format, any RFC 3339 time, and SQLite's `datetime('now')` format (UTC),
+/// which other tools writing the file may use.
+fn parse_ts(column: &'static str, text: &str) -> StoreResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").map(|t| t.and_utc())
+        })
+        .map_err(|_| StoreError::Corrupt {
+            column,
+            value: text.to_owned(),
+        })
+}
+
+fn get_ts(row: &SqliteRow, column: &'static str) -> StoreResult<DateTime<Utc>> {
+    parse_ts(column, &row.try_get::<String, _>(column)?)
+}
+
+fn get_opt_ts(row: &SqliteRow, column: &'static str) -> StoreResult<Option<DateTime<Utc>>> {
+    row.try_get::<Option<String>, _>(column)?
+        .map(|t| parse_ts(column, &t))
+        .transpose()
+}
+
+fn get_count(row: &SqliteRow, column: &'static str) -> StoreResult<u64> {
+    Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
+}
+
+fn db_count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A list as one JSON parameter for `json_each`.
+fn json_list<T: serde::Serialize>(items: &[T]) -> String {
+    serde_json::Value::from(items.iter().map(|v| json!(v)).collect::<Vec<_>>()).to_string()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await.map_err(StoreError::Migrate)
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ensure_warehouse(&self, code: &str) -> StoreResult<i64> {
+        if let Some(id) = sqlx::query_scalar("SELECT id FROM warehouses WHERE code = ?1")
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            return Ok(id);
+        }
+        sqlx::query(
+            "INSERT INTO warehouses (code, name) VALUES (?1, ?1) ON CONFLICT (code) DO NOTHING",
+        )
+        .bind(code)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT id FROM warehouses WHERE code = ?1")
+                .bind(code)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn load_mappings(&self) -> StoreResult<Vec<SkuMapping>> {
+        let rows = sqlx::query(
+            "SELECT offer_id, spec_id, merchant_sku, quantity_ratio FROM sku_mappings ORDER BY offer_id, spec_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(mapping_from_row).collect()
+    }
+
+    async fn import_merchant_skus(
+        &self,
+        rows: &[Numbered<MerchantSku>],
+    ) -> StoreResult<ImportOutcome> {
+        let skus: Vec<&str> = rows.iter().map(|r| r.value.sku.as_str()).collect();
+        let gtins: Vec<String> = rows
+            .iter()
+            .filter_map(|r| shared::clean_gtin(r.value.gtin.as_deref()))
+            .collect();
+        let mut tx = self.begin_write().await?;
+        let existing: HashMap<String, MerchantSku> = sqlx::query(
+            "SELECT sku, gtin, name FROM merchant_skus WHERE sku IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_list(&skus))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            let m = MerchantSku {
+                sku: r.try_get("sku")?,
+                gtin: r.try_get("gtin")?,
+                name: r.try_get("name")?,
+            };
+            Ok((m.sku.clone(), m))
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+        let owners: HashMap<String, String> = sqlx::query(
+            "SELECT gtin, sku FROM merchant_skus WHERE gtin IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_list(&gtins))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("gtin")?, r.try_get("sku")?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+        let plan = shared::plan_merchant_skus(rows, &existing, &owners)?;
+
+        if !plan.release_gtins.is_empty() {
+            sqlx::query("UPDATE merchant_skus SET gtin = NULL WHERE sku IN (SELECT value FROM json_each(?1))")
+                .bind(json_list(&plan.release_gtins))
+                .execute(&mut *tx)
+                .await?;
+        }
+        for chunk in plan.upserts.chunks(CHUNK) {
+            let mut qb =
+                QueryBuilder::<Sqlite>::new("INSERT INTO merchant_skus (sku, gtin, name) ");
+            qb.push_values(chunk, |mut b, m| {
+                b.push_bind(m.sku.clone())
+                    .push_bind(m.gtin.clone())
+                    .push_bind(m.name.clone());
+            });
+            qb.push(concat!(
+                " ON CONFLICT (sku) DO UPDATE SET gtin = excluded.gtin, name = excluded.name, updated_at = ",
+                now!()
+            ));
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(ImportOutcome {
+            inserted: plan.inserted,
+            updated: plan.updated,
+            ..ImportOutcome::default()
+        })
+    }
+
+    async fn import_mappings(&self, rows: &[Numbered<SkuMapping>]) -> StoreResult<ImportOutcome> {
+        let wanted_skus: Vec<&str> = rows.iter().map(|r| r.value.merchant_sku.as_str()).collect();
+        let keys: Vec<(i64, &str)> = rows
+            .iter()
+            .map(|r| (r.value.offer_id, r.value.spec_id.as_str()))
+            .collect();
+
+        let mut tx = self.begin_write().await?;
+        let known: HashSet<String> = sqlx::query_scalar(
+            "SELECT sku FROM merchant_skus WHERE sku IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_list(&wanted_skus))
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .collect();
+        let existing: HashMap<(i64, String), SkuMapping> = sqlx::query(
+            "SELECT m.offer_id, m.spec_id, m.merchant_sku, m.quantity_ratio
+             FROM json_each(?1) AS k
+             JOIN sku_mappings m
+               ON m.offer_id = json_extract(k.value, '$[0]') AND m.spec_id = json_extract(k.value, '$[1]')",
+        )
+        .bind(json_list(&keys))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| mapping_from_row(r).map(|m| ((m.offer_id, m.spec_id.clone()), m)))
+        .collect::<StoreResult<_>>()?;
+        let plan = shared::plan_mappings(rows, &known, &existing)?;
+
+        for chunk in plan.upserts.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO sku_mappings (offer_id, spec_id, merchant_sku, quantity_ratio) ",
+            );
+            qb.push_values(chunk, |mut b, m| {
+                b.push_bind(m.offer_id)
+                    .push_bind(m.spec_id.clone())
+                    .push_bind(m.merchant_sku.clone())
+                    .push_bind(dec(&m.quantity_ratio));
+            });
+            qb.push(concat!(
+                " ON CONFLICT (offer_id, spec_id) DO UPDATE SET merchant_sku = excluded.merchant_sku,",
+                " quantity_ratio = excluded.quantity_ratio, updated_at = ",
+                now!()
+            ));
+            qb.build().execute(&mut *tx).await?;
+        }
+
+        let keys: Vec<(i64, &str)> = plan
+            .all
+            .iter()
+            .map(|m| (m.offer_id, m.spec_id.as_str()))
+            .collect();
+        let waiting = sqlx::query(
+            "SELECT l.id, l.purchase_order_id, l.offer_id, l.spec_id, l.quantity, l.unit_price, l.amount
+             FROM json_each(?1) AS k
+             JOIN purchase_order_lines l
+               ON l.offer_id = json_extract(k.value, '$[0]') AND l.spec_id = json_extract(k.value, '$[1]')
+             JOIN purchase_orders p ON p.id = l.purchase_order_id
+             WHERE l.mapping_status = 'unmapped'
+               AND l.mapping_source IS NOT 'manual'
+               AND p.status NOT IN ('received', 'cancelled')",
+        )
+        .bind(json_list(&keys))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(WaitingLine {
+                id: r.try_get("id")?,
+                purchase_order_id: r.try_get("purchase_order_id")?,
+                offer_id: r.try_get("offer_id")?,
+                spec_id: r.try_get("spec_id")?,
+                quantity: get_dec(r, "quantity")?,
+                unit_price: get_dec(r, "unit_price")?,
+                amount: get_dec(r, "amount")?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+        let remaps = shared::remap(&waiting, &plan.all);
+        let orders = shared::remapped_orders(&remaps);
+        if !remaps.is_empty() {
+            // Decimals travel as JSON strings so that they stay exact text.
+            let updates: Vec<serde_json::Value> = remaps
+                .iter()
+                .map(|r| {
+                    json!([
+                        r.line_id,
+                        r.merchant_sku,
+                        dec(&r.merchant_quantity),
+                        dec(&r.merchant_unit_cost)
+                    ])
+                })
+                .collect();
+            sqlx::query(concat!(
+                "UPDATE purchase_order_lines
+                 SET merchant_sku = json_extract(r.value, '$[1]'),
+                     mapping_status = 'mapped',
+                     mapping_source = 'mapping',
+                     merchant_quantity = json_extract(r.value, '$[2]'),
+                     merchant_unit_cost = json_extract(r.value, '$[3]'),
+                     updated_at = ",
+                now!(),
+                "
+                 FROM json_each(?1) AS r
+                 WHERE purchase_order_lines.id = json_extract(r.value, '$[0]')"
+            ))
+            .bind(serde_json::Value::from(updates).to_string())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(concat!(
+                "UPDATE purchase_orders
+                 SET has_unmapped = EXISTS (
+                         SELECT 1 FROM purchase_order_lines l
+                         WHERE l.purchase_order_id = purchase_orders.id AND l.mapping_status = 'unmapped'),
+                     updated_at = ",
+                now!(),
+                "
+                 WHERE id IN (SELECT value FROM json_each(?1))"
+            ))
+            .bind(json_list(&orders))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ImportOutcome {
+            inserted: plan.inserted,
+            updated: plan.updated,
+            lines_remapped: remaps.len() as u64,
+            orders_remapped: orders.len() as u64,
+        })
+    }
+
+    async fn begin_run(
+        &self,
+        account: &str,
+        kind: RunKind,
+        window: SyncWindow,
+    ) -> StoreResult<i64> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(concat!(
+            "UPDATE sync_runs SET status = 'failed', error = ?2, finished_at = ",
+            now!(),
+            " WHERE account = ?1 AND status = 'running'"
+        ))
+        .bind(account)
+        .bind(shared::INTERRUPTED)
+        .execute(&mut *tx)
+        .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO sync_runs (account, kind, window_start, window_end, status)
+             VALUES (?1, ?2, ?3, ?4, 'running')
+             RETURNING id",
+        )
+        .bind(account)
+        .bind(kind.as_str())
+        .bind(ts(&window.start))
+        .bind(ts(&window.end))
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn finish_run(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        counts: &RunCounts,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(concat!(
+            "UPDATE sync_runs
+             SET status = ?2, finished_at = ",
+            now!(),
+            ", error = ?3,
+                 orders_seen = ?4, orders_inserted = ?5, orders_updated = ?6,
+                 orders_unchanged = ?7, orders_skipped = ?8, lines_unmapped = ?9, pages = ?10
+             WHERE id = ?1"
+        ))
+        .bind(run_id)
+        .bind(status.as_str())
+        .bind(error)
+        .bind(db_count(counts.orders_seen))
+        .bind(db_count(counts.orders_inserted))
+        .bind(db_count(counts.orders_updated))
+        .bind(db_count(counts.orders_unchanged))
+        .bind(db_count(counts.orders_skipped))
+        .bind(db_count(counts.lines_unmapped))
+        .bind(db_count(counts.pages))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn write_page(
+        &self,
+        target: &PageTarget,
+        orders: &[IncomingOrder],
+    ) -> StoreResult<PageOutcome> {
+        if orders.is_empty() {
+            return Ok(PageOutcome::default());
+        }
+        let order_ids = shared::page_order_ids(orders);
+        let mut tx = self.begin_write().await?;
+
+        let mut existing = HashMap::new();
+        let mut tombstoned = HashSet::new();
+        let rows = sqlx::query(
+            "SELECT k.value AS order_id, p.id, p.content_hash, t.order_id_1688 IS NOT NULL AS tombstoned
+             FROM json_each(?2) AS k
+             LEFT JOIN purchase_orders p ON p.account = ?1 AND p.order_id_1688 = k.value
+             LEFT JOIN sync_tombstones t ON t.account = ?1 AND t.order_id_1688 = k.value",
+        )
+        .bind(&target.account)
+        .bind(json_list(&order_ids))
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            let order_id: i64 = row.try_get("order_id")?;
+            if row.try_get::<i64, _>("tombstoned")? != 0 {
+                tombstoned.insert(order_id);
+            }
+            if let Some(id) = row.try_get::<Option<i64>, _>("id")? {
+                let content_hash = row.try_get("content_hash")?;
+                existing.insert(order_id, ExistingOrder { id, content_hash });
+            }
+        }
+        let plan = PagePlan::new(orders, &existing, &tombstoned);
+        if plan.writes_nothing() {
+            tx.rollback().await?;
+            return Ok(plan.outcome(&HashMap::new()));
+        }
+
+        let suppliers = upsert_suppliers(&mut tx, &plan).await?;
+        let po_ids = upsert_orders(&mut tx, target, &plan, &suppliers).await?;
+        upsert_lines(&mut tx, &plan, &po_ids).await?;
+        delete_vanished_lines(&mut tx, &plan).await?;
+        // An inserted order's flag came with it. An updated order may also hold lines the
+        // ERP made its own (manual, received, added), so its flag comes from the stored
+        // lines.
+        let updated: Vec<i64> = plan.updates.iter().map(|(id, _)| *id).collect();
+        if !updated.is_empty() {
+            sqlx::query(concat!(
+                "UPDATE purchase_orders
+                 SET has_unmapped = 1 - has_unmapped, updated_at = ",
+                now!(),
+                "
+                 WHERE id IN (SELECT value FROM json_each(?1))
+                   AND has_unmapped <> EXISTS (
+                       SELECT 1 FROM purchase_order_lines l
+                       WHERE l.purchase_order_id = purchase_orders.id AND l.mapping_status = 'unmapped')"
+            ))
+            .bind(json_list(&updated))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(plan.outcome(&po_ids))
+    }
+
+    async fn find_synced_order(
+        &self,
+        account: &str,
+        order_id_1688: i64,
+    ) -> StoreResult<Option<StoredOrder>> {
+        let Some(row) = sqlx::query(
+            "SELECT id, po_number, source, account, order_id_1688, status, status_1688, supplier_id,
+                    warehouse_id, has_unmapped, note, currency, goods_amount, shipping_fee, discount,
+                    total_amount, created_at_1688, modified_at_1688, created_at, updated_at
+             FROM purchase_orders WHERE account = ?1 AND order_id_1688 = ?2",
+        )
+        .bind(account)
+        .bind(order_id_1688)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let id: i64 = row.try_get("id")?;
+        let lines = sqlx::query(
+            "SELECT id, line_no, sub_item_id_1688, offer_id, spec_id, sku_id_1688, title, attributes,
+                    quantity, unit_price, amount, merchant_sku, mapping_status, mapping_source,
+                    merchant_quantity, merchant_unit_cost, received_qty
+             FROM purchase_order_lines WHERE purchase_order_id = ?1 ORDER BY line_no, id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(line_from_row)
+        .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Some(StoredOrder {
+            id,
+            po_number: row.try_get("po_number")?,
+            source: row.try_get("source")?,
+            account: row.try_get("account")?,
+            order_id_1688: row.try_get("order_id_1688")?,
+            status: row.try_get("status")?,
+            status_1688: row.try_get("status_1688")?,
+            supplier_id: row.try_get("supplier_id")?,
+            warehouse_id: row.try_get("warehouse_id")?,
+            has_unmapped: row.try_get("has_unmapped")?,
+            note: row.try_get("note")?,
+            currency: row.try_get("currency")?,
+            goods_amount: get_opt_dec(&row, "goods_amount")?,
+            shipping_fee: get_opt_dec(&row, "shipping_fee")?,
+            discount: get_opt_dec(&row, "discount")?,
+            total_amount: get_opt_dec(&row, "total_amount")?,
+            created_at_1688: get_opt_ts(&row, "created_at_1688")?,
+            modified_at_1688: get_opt_ts(&row, "modified_at_1688")?,
+            created_at: get_ts(&row, "created_at")?,
+            updated_at: get_ts(&row, "updated_at")?,
+            lines,
+        }))
+    }
+
+    async fn recent_runs(&self, limit: u32) -> StoreResult<Vec<SyncRunRow>> {
+        let rows = sqlx::query(
+            "SELECT id, account, kind, window_start, window_end, started_at, finished_at, status,
+                    orders_seen, orders_inserted, orders_updated, orders_unchanged, orders_skipped,
+                    lines_unmapped, pages, error
+             FROM sync_runs ORDER BY started_at DESC, id DESC LIMIT ?1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SyncRunRow {
+                    id: r.try_get("id")?,
+                    account: r.try_get("account")?,
+                    kind: r.try_get("kind")?,
+                    window_start: get_ts(r, "window_start")?,
+                    window_end: get_ts(r, "window_end")?,
+                    started_at: get_ts(r, "started_at")?,
+                    finished_at: get_opt_ts(r, "finished_at")?,
+                    status: r.try_get("status")?,
+                    counts: RunCounts {
+                        orders_seen: get_count(r, "orders_seen")?,
+                        orders_inserted: get_count(r, "orders_inserted")?,
+                        orders_updated: get_count(r, "orders_updated")?,
+                        orders_unchanged: get_count(r, "orders_unchanged")?,
+                        orders_skipped: get_count(r, "orders_skipped")?,
+                        lines_unmapped: get_count(r, "lines_unmapped")?,
+                        pages: get_count(r, "pages")?,
+                    },
+                    error: r.try_get("error")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn totals(&self) -> StoreResult<Totals> {
+        let r = sqlx::query(
+            "SELECT
+                 (SELECT count(*) FROM purchase_orders) AS orders,
+                 (SELECT count(*) FROM purchase_orders WHERE has_unmapped <> 0) AS orders_with_unmapped,
+                 (SELECT count(*) FROM suppliers) AS suppliers,
+                 (SELECT count(*) FROM purchase_order_lines) AS lines,
+                 (SELECT count(*) FROM purchase_order_lines WHERE mapping_status = 'mapped') AS mapped_lines,
+                 (SELECT count(*) FROM purchase_order_lines WHERE mapping_status = 'unmapped') AS unmapped_lines",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Totals {
+            orders: get_count(&r, "orders")?,
+            lines: get_count(&r, "lines")?,
+            mapped_lines: get_count(&r, "mapped_lines")?,
+            unmapped_lines: get_count(&r, "unmapped_lines")?,
+            orders_with_unmapped: get_count(&r, "orders_with_unmapped")?,
+            suppliers: get_count(&r, "suppliers")?,
+        })
+    }
+
+    async fn unmapped_items(&self, limit: u32) -> StoreResult<Vec<UnmappedItem>> {
+        let rows = sqlx::query(
+            "SELECT offer_id, coalesce(spec_id, '') AS spec, min(title) AS title,
+                    coalesce(min(attributes), '') AS attributes,
+                    count(*) AS lines, count(DISTINCT purchase_order_id) AS orders
+             FROM purchase_order_lines
+             WHERE mapping_status = 'unmapped' AND offer_id IS NOT NULL
+             GROUP BY offer_id, coalesce(spec_id, '')
+             ORDER BY lines DESC, orders DESC, offer_id, spec
+             LIMIT ?1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(UnmappedItem {
+                    offer_id: r.try_get("offer_id")?,
+                    spec_id: r.try_get("spec")?,
+                    title: r.try_get("title")?,
+                    attributes: r.try_get("attributes")?,
+                    lines: get_count(r, "lines")?,
+                    orders: get_count(r, "orders")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_tombstone(
+        &self,
+        account: &str,
+        order_id_1688: i64,
+        reason: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO sync_tombstones (account, order_id_1688, reason) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account, order_id_1688) DO NOTHING",
+        )
+        .bind(account)
+        .bind(order_id_1688)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Upserts the suppliers of the written orders and returns their ids by login id.
+async fn upsert_suppliers(
+    tx: &mut Transaction<'static, Sqlite>,
+    plan: &PagePlan<'_>,
+) -> StoreResult<HashMap<String, i64>> {
+    let suppliers = plan.suppliers();
+    if suppliers.is_empty() {
+        return Ok(HashMap::new());
+    }
+    for chunk in suppliers.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO suppliers (login_id_1688, member_id_1688, name) ",
+        );
+        qb.push_values(chunk, |mut b, s| {
+            b.push_bind(s.login_id.clone())
+                .push_bind(s.member_id.clone())
+                .push_bind(s.name.clone());
+        });
+        // The WHERE keeps unchanged suppliers from being rewritten.
+        qb.push(concat!(
+            " ON CONFLICT (login_id_1688) DO UPDATE
+              SET member_id_1688 = coalesce(excluded.member_id_1688, suppliers.member_id_1688),
+                  name = coalesce(excluded.name, suppliers.name),
+                  updated_at = ",
+            now!(),
+            "
+              WHERE (suppliers.member_id_1688, suppliers.name) IS NOT
+                    (coalesce(excluded.member_id_1688, suppliers.member_id_1688),
+                     coalesce(excluded.name, suppliers.name))"
+        ));
+        qb.build().execute(&mut **tx).await?;
+    }
+    let logins: Vec<&str> = suppliers.iter().map(|s| s.login_id.as_str()).collect();
+    let rows = sqlx::query(
+        "SELECT login_id_1688, id FROM suppliers WHERE login_id_1688 IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(json_list(&logins))
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("login_id_1688")?, r.try_get("id")?)))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(StoreError::from)
+}
+
+/// Upserts the written orders and returns the purchase order id of each 1688 order id.
+async fn upsert_orders(
+    tx: &mut Transaction<'static, Sqlite>,
+    target: &PageTarget,
+    plan: &PagePlan<'_>,
+    suppliers: &HashMap<String, i64>,
+) -> StoreResult<HashMap<i64, i64>> {
+    let written: Vec<&IncomingOrder> = plan.written().collect();
+    let mut po_ids = HashMap::with_capacity(written.len());
+    for chunk in written.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO purchase_orders (
+                 po_number, source, account, order_id_1688, status, status_1688, supplier_id,
+                 warehouse_id, has_unmapped, currency, goods_amount, shipping_fee, discount,
+                 total_amount, created_at_1688, modified_at_1688, out_order_id_1688, content_hash) ",
+        );
+        qb.push_values(chunk, |mut b, o| {
+            let order = &o.order;
+            b.push_bind(shared::po_number(order.order_id))
+                .push_bind("1688_sync")
+                .push_bind(target.account.clone())
+                .push_bind(order.order_id)
+                .push_bind(o.initial_status().as_str())
+                .push_bind(order.status.clone())
+                .push_bind(
+                    order
+                        .supplier
+                        .as_ref()
+                        .and_then(|s| suppliers.get(&s.login_id).copied()),
+                )
+                .push_bind(target.warehouse_id)
+                .push_bind(o.has_unmapped())
+                .push_bind(order.currency.clone())
+                .push_bind(dec(&order.goods_amount))
+                .push_bind(dec(&order.shipping_fee))
+                .push_bind(dec(&order.discount))
+                .push_bind(dec(&order.total_amount))
+                .push_bind(ts(&order.created_at))
+                .push_bind(order.modified_at.as_ref().map(ts))
+                .push_bind(order.out_order_id.clone())
+                .push_bind(o.content_hash.clone());
+        });
+        // As in PostgreSQL: only 1688-owned fields change, and excluded.status is
+        // 'cancelled' exactly when 1688 has closed the order.
+        qb.push(concat!(
+            " ON CONFLICT (account, order_id_1688) DO UPDATE
+              SET status_1688 = excluded.status_1688,
+                  supplier_id = coalesce(excluded.supplier_id, purchase_orders.supplier_id),
+                  currency = excluded.currency,
+                  goods_amount = excluded.goods_amount,
+                  shipping_fee = excluded.shipping_fee,
+                  discount = excluded.discount,
+                  total_amount = excluded.total_amount,
+                  created_at_1688 = excluded.created_at_1688,
+                  modified_at_1688 = excluded.modified_at_1688,
+                  out_order_id_1688 = excluded.out_order_id_1688,
+                  content_hash = excluded.content_hash,
+                  status = CASE WHEN purchase_orders.status = 'draft' AND excluded.status = 'cancelled'
+                                THEN 'cancelled' ELSE purchase_orders.status END,
+                  updated_at = ",
+            now!(),
+            "
+              RETURNING order_id_1688, id"
+        ));
+        for row in qb.build().fetch_all(&mut **tx).await? {
+            po_ids.insert(row.try_get("order_id_1688")?, row.try_get("id")?);
+        }
+    }
+    Ok(po_ids)
+}
+
+/// Upserts every line of the written orders, keyed by (purchase order, 1688 sub-item).
+async fn upsert_lines(
+    tx: &mut Transaction<'static, Sqlite>,
+    plan: &PagePlan<'_>,
+    po_ids: &HashMap<i64, i64>,
+) -> StoreResult<()> {
+    let lines: Vec<(i64, &crate::domain::IncomingLine)> = plan
+        .written()
+        .filter_map(|o| po_ids.get(&o.order.order_id).map(|id| (*id, o)))
+        .flat_map(|(id, o)| shared::lines_to_write(o).into_iter().map(move |l| (id, l)))
+        .collect();
+    for chunk in lines.chunks(CHUNK) {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO purchase_order_lines (
+                 purchase_order_id, line_no, sub_item_id_1688, offer_id, spec_id, sku_id_1688, title,
+                 attributes, unit, status_1688, quantity, unit_price, amount, merchant_sku,
+                 mapping_status, mapping_source, merchant_quantity, merchant_unit_cost) ",
+        );
+        qb.push_values(chunk, |mut b, (id, l)| {
+            b.push_bind(*id)
+                .push_bind(l.line_no)
+                .push_bind(l.line.sub_item_id)
+                .push_bind(l.line.offer_id)
+                .push_bind(l.line.spec_id.clone())
+                .push_bind(l.line.sku_id)
+                .push_bind(l.line.title.clone())
+                .push_bind(l.line.attributes.clone())
+                .push_bind(l.line.unit.clone())
+                .push_bind(l.line.status.clone())
+                .push_bind(dec(&l.line.quantity))
+                .push_bind(dec(&l.line.unit_price))
+                .push_bind(dec(&l.line.amount))
+                .push_bind(l.mapping.as_ref().map(|m| m.merchant_sku.clone()))
+                .push_bind(l.mapping_status().as_str())
+                .push_bind(shared::mapping_source(l))
+                .push_bind(l.mapping.as_ref().map(|m| dec(&m.merchant_quantity)))
+                .push_bind(l.mapping.as_ref().map(|m| dec(&m.merchant_unit_cost)));
+        });
+        // As in PostgreSQL: a manual merchant SKU is the ERP's, and unchanged lines are
+        // left untouched.
+        qb.push(concat!(
+            " ON CONFLICT (purchase_order_id, sub_item_id_1688) DO UPDATE
+              SET line_no = excluded.line_no,
+                  offer_id = excluded.offer_id,
+                  spec_id = excluded.spec_id,
+                  sku_id_1688 = excluded.sku_id_1688,
+                  title = excluded.title,
+                  attributes = excluded.attributes,
+                  unit = excluded.unit,
+                  status_1688 = excluded.status_1688,
+                  quantity = excluded.quantity,
+                  unit_price = excluded.unit_price,
+                  amount = excluded.amount,
+                  merchant_sku = CASE WHEN purchase_order_lines.mapping_source = 'manual'
+                      THEN purchase_order_lines.merchant_sku ELSE excluded.merchant_sku END,
+                  mapping_status = CASE WHEN purchase_order_lines.mapping_source = 'manual'
+                      THEN purchase_order_lines.mapping_status ELSE excluded.mapping_status END,
+                  mapping_source = CASE WHEN purchase_order_lines.mapping_source = 'manual'
+                      THEN purchase_order_lines.mapping_source ELSE excluded.mapping_source END,
+                  merchant_quantity = CASE WHEN purchase_order_lines.mapping_source = 'manual'
+                      THEN purchase_order_lines.merchant_quantity ELSE excluded.merchant_quantity END,
+                  merchant_unit_cost = CASE WHEN purchase_order_lines.mapping_source = 'manual'
+                      THEN purchase_order_lines.merchant_unit_cost ELSE excluded.merchant_unit_cost END,
+                  updated_at = ",
+            now!(),
+            "
+              WHERE (purchase_order_lines.line_no, purchase_order_lines.offer_id,
+                     purchase_order_lines.spec_id, purchase_order_lines.sku_id_1688,
+                     purchase_order_lines.title, purchase_order_lines.attributes,
+                     purchase_order_lines.unit, purchase_order_lines.status_1688,
+                     purchase_order_lines.quantity, purchase_order_lines.unit_price,
+                     purchase_order_lines.amount)
+                    IS NOT
+                    (excluded.line_no, excluded.offer_id, excluded.spec_id, excluded.sku_id_1688,
+                     excluded.title, excluded.attributes, excluded.unit, excluded.status_1688,
+                     excluded.quantity, excluded.unit_price, excluded.amount)
+                 OR (purchase_order_lines.mapping_source IS NOT 'manual'
+                     AND (purchase_order_lines.merchant_sku, purchase_order_lines.mapping_status,
+                          purchase_order_lines.mapping_source, purchase_order_lines.merchant_quantity,
+                          purchase_order_lines.merchant_unit_cost)
+                         IS NOT
+                         (excluded.merchant_sku, excluded.mapping_status, excluded.mapping_source,
+                          excluded.merchant_quantity, excluded.merchant_unit_cost))"
+        ));
+        qb.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Deletes the lines that 1688 no longer lists on an updated order, unless the ERP has
+/// made them its own (received goods, a manual merchant SKU) or added them (no sub-item).
+async fn delete_vanished_lines(
+    tx: &mut Transaction<'static, Sqlite>,
+    plan: &PagePlan<'_>,
+) -> StoreResult<()> {
+    if plan.updates.is_empty() {
+        return Ok(());
+    }
+    let orders: Vec<i64> = plan.updates.iter().map(|(id, _)| *id).collect();
+    let kept: Vec<(i64, i64)> = plan
+        .updates
+        .iter()
+        .flat_map(|(id, o)| o.lines.iter().map(move |l| (*id, l.line.sub_item_id)))
+        .collect();
+    sqlx::query(
+        "DELETE FROM purchase_order_lines
+         WHERE purchase_order_id IN (SELECT value FROM json_each(?1))
+           AND sub_item_id_1688 IS NOT NULL
+           AND CAST(received_qty AS REAL) = 0
+           AND mapping_source IS NOT 'manual'
+           AND (purchase_order_id, sub_item_id_1688) NOT IN (
+               SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?2))",
+    )
+    .bind(json_list(&orders))
+    .bind(json_list(&kept))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+fn mapping_from_row(r: &SqliteRow) -> StoreResult<SkuMapping> {
+    Ok(SkuMapping {
+        offer_id: r.try_get("offer_id")?,
+        spec_id: r.try_get("spec_id")?,
+        merchant_sku: r.try_get("merchant_sku")?,
+        quantity_ratio: get_dec(r, "quantity_ratio")?,
+    })
+}
+
+fn line_from_row(r: &SqliteRow) -> StoreResult<StoredLine> {
+    Ok(StoredLine {
+        id: r.try_get("id")?,
+        line_no: r.try_get("line_no")?,
+        sub_item_id_1688: r.try_get("sub_item_id_1688")?,
+        offer_id: r.try_get("offer_id")?,
+        spec_id: r.try_get("spec_id")?,
+        sku_id_1688: r.try_get("sku_id_1688")?,
+        title: r.try_get("title")?,
+        attributes: r.try_get("attributes")?,
+        quantity: get_dec(r, "quantity")?,
+        unit_price: get_dec(r, "unit_price")?,
+        amount: get_dec(r, "amount")?,
+        merchant_sku: r.try_get("merchant_sku")?,
+        mapping_status: r.try_get("mapping_status")?,
+        mapping_source: r.try_get("mapping_source")?,
+        merchant_quantity: get_opt_dec(r, "merchant_quantity")?,
+        merchant_unit_cost: get_opt_dec(r, "merchant_unit_cost")?,
+        received_qty: get_dec(r, "received_qty")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_timestamps_are_fixed_width_and_sort_as_text() {
+        let a = DateTime::from_timestamp(1_776_470_400, 0).unwrap();
+        let b = DateTime::from_timestamp_millis(1_776_470_400_123).unwrap();
+        assert_eq!(ts(&a), "2026-04-18T00:00:00.000Z");
+        assert_eq!(ts(&b), "2026-04-18T00:00:00.123Z");
+        assert!(ts(&a) < ts(&b));
+        assert_eq!(parse_ts("t", &ts(&b)).unwrap(), b);
+        assert_eq!(parse_ts("t", "2026-04-18 00:00:00").unwrap(), a);
+    }
+
+    #[test]
+    fn stored_decimals_are_exact_text() {
+        let d = Decimal::from_str("39.90").unwrap();
+        assert_eq!(dec(&d), "39.90");
+        assert_eq!(dec(&Decimal::from_str("-0.00").unwrap()), "0.00");
+        assert_eq!(
+            parse_dec("x", "0.1").unwrap() + parse_dec("x", "0.2").unwrap(),
+            parse_dec("x", "0.3").unwrap()
+        );
+        assert!(matches!(
+            parse_dec("x", "abc"),
+            Err(StoreError::Corrupt { column: "x", .. })
+        ));
     }
 }

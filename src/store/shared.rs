@@ -1,0 +1,564 @@
+//! Rules both backends apply the same way: which orders of a page to write, how an import
+//! is validated, and how waiting lines are re-mapped. The SQL differs per backend; the
+//! decisions must not.
+
+use std::collections::{HashMap, HashSet};
+
+use rust_decimal::Decimal;
+
+use crate::domain::{IncomingLine, IncomingOrder, Line1688, MappingTable, SkuMapping, SupplierRef};
+
+use super::{MerchantSku, Numbered, PageOutcome, StoreError, StoreResult};
+
+/// The error recorded on runs that a dead process left `running`.
+pub(crate) const INTERRUPTED: &str = "interrupted: the process stopped before the run finished";
+
+/// The human-readable number of a synced purchase order.
+pub(crate) fn po_number(order_id_1688: i64) -> String {
+    format!("1688-{order_id_1688}")
+}
+
+/// `purchase_order_lines.mapping_source` for a line written by sync.
+pub(crate) fn mapping_source(line: &IncomingLine) -> Option<&'static str> {
+    line.mapping.as_ref().map(|_| "mapping")
+}
+
+/// The distinct 1688 order ids of a page.
+pub(crate) fn page_order_ids(orders: &[IncomingOrder]) -> Vec<i64> {
+    let mut seen = HashSet::new();
+    orders
+        .iter()
+        .map(|o| o.order.order_id)
+        .filter(|id| seen.insert(*id))
+        .collect()
+}
+
+/// What the database already holds for an order of the page.
+#[derive(Debug, Clone)]
+pub(crate) struct ExistingOrder {
+    pub id: i64,
+    pub content_hash: Option<String>,
+}
+
+/// What to do with each order of a page.
+#[derive(Debug)]
+pub(crate) struct PagePlan<'a> {
+    pub inserts: Vec<&'a IncomingOrder>,
+    /// Changed orders with the id of their purchase order.
+    pub updates: Vec<(i64, &'a IncomingOrder)>,
+    pub unchanged: u64,
+    pub skipped: u64,
+}
+
+impl<'a> PagePlan<'a> {
+    /// Classifies the page. 1688 repeats an order across pages when it changes while we
+    /// page, so an order id may occur twice: the last occurrence is the newest and wins
+    /// (a repeated key would also make a multi-row upsert fail).
+    pub fn new(
+        orders: &'a [IncomingOrder],
+        existing: &HashMap<i64, ExistingOrder>,
+        tombstoned: &HashSet<i64>,
+    ) -> Self {
+        let last: HashMap<i64, usize> = orders
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (o.order.order_id, i))
+            .collect();
+        let mut plan = PagePlan {
+            inserts: Vec::new(),
+            updates: Vec::new(),
+            unchanged: 0,
+            skipped: 0,
+        };
+        for (i, incoming) in orders.iter().enumerate() {
+            let order_id = incoming.order.order_id;
+            if last[&order_id] != i {
+                continue;
+            }
+            if tombstoned.contains(&order_id) {
+                plan.skipped += 1;
+                continue;
+            }
+            match existing.get(&order_id) {
+                None => plan.inserts.push(incoming),
+                Some(e) if e.content_hash.as_deref() == Some(incoming.content_hash.as_str()) => {
+                    plan.unchanged += 1
+                }
+                Some(e) => plan.updates.push((e.id, incoming)),
+            }
+        }
+        // Rows are locked in the order they are written; every writer that locks several
+        // purchase orders takes them in id order, so that two writers cannot deadlock.
+        plan.updates.sort_by_key(|(id, _)| *id);
+        plan
+    }
+
+    pub fn writes_nothing(&self) -> bool {
+        self.inserts.is_empty() && self.updates.is_empty()
+    }
+
+    /// The orders to write: the updates in purchase order id order, then the inserts.
+    pub fn written(&self) -> impl Iterator<Item = &'a IncomingOrder> + '_ {
+        self.updates
+            .iter()
+            .map(|(_, o)| *o)
+            .chain(self.inserts.iter().copied())
+    }
+
+    /// The suppliers of the written orders, once each. When orders disagree, a value
+    /// that is present beats a missing one and the later order beats the earlier.
+    pub fn suppliers(&self) -> Vec<SupplierRef> {
+        let mut out: Vec<SupplierRef> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        for supplier in self.written().filter_map(|o| o.order.supplier.as_ref()) {
+            match index.get(&supplier.login_id) {
+                Some(&i) => {
+                    let known = &mut out[i];
+                    if supplier.member_id.is_some() {
+                        known.member_id.clone_from(&supplier.member_id);
+                    }
+                    if supplier.name.is_some() {
+                        known.name.clone_from(&supplier.name);
+                    }
+                }
+                None => {
+                    index.insert(supplier.login_id.clone(), out.len());
+                    out.push(supplier.clone());
+                }
+            }
+        }
+        // Pages of different accounts may share suppliers: a fixed order avoids deadlocks.
+        out.sort_by(|a, b| a.login_id.cmp(&b.login_id));
+        out
+    }
+
+    /// The outcome, given the purchase order id of every written 1688 order.
+    pub fn outcome(&self, po_ids: &HashMap<i64, i64>) -> PageOutcome {
+        PageOutcome {
+            inserted: self.inserts.len() as u64,
+            updated: self.updates.len() as u64,
+            unchanged: self.unchanged,
+            skipped: self.skipped,
+            created_ids: self
+                .inserts
+                .iter()
+                .filter_map(|o| po_ids.get(&o.order.order_id).copied())
+                .collect(),
+            updated_ids: self.updates.iter().map(|(id, _)| *id).collect(),
+        }
+    }
+}
+
+/// The lines of an order to write, one per 1688 sub-item (the last one wins, as for
+/// orders: the line upsert is keyed by sub-item).
+pub(crate) fn lines_to_write(order: &IncomingOrder) -> Vec<&IncomingLine> {
+    let last: HashMap<i64, usize> = order
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.line.sub_item_id, i))
+        .collect();
+    order
+        .lines
+        .iter()
+        .enumerate()
+        .filter(|(i, l)| last[&l.line.sub_item_id] == *i)
+        .map(|(_, l)| l)
+        .collect()
+}
+
+/// A GTIN as stored: blank means none.
+pub(crate) fn clean_gtin(gtin: Option<&str>) -> Option<String> {
+    gtin.map(str::trim)
+        .filter(|g| !g.is_empty())
+        .map(str::to_owned)
+}
+
+/// What a merchant-SKU import writes.
+#[derive(Debug, Default)]
+pub(crate) struct SkuImportPlan {
+    /// New and changed rows, one per SKU (the last row of the file wins).
+    pub upserts: Vec<MerchantSku>,
+    /// SKUs whose stored GTIN changes: cleared before the upsert, so that a GTIN moving
+    /// from one SKU to another never collides with itself halfway through.
+    pub release_gtins: Vec<String>,
+    pub inserted: u64,
+    pub updated: u64,
+}
+
+/// Validates a merchant-SKU import against the stored SKUs of the file (`existing`, by
+/// SKU) and the stored owners of the file's GTINs (`gtin_owners`, GTIN to SKU). Rows
+/// apply in file order: a row is invalid when, after the rows before it, its GTIN
+/// belongs to another SKU.
+pub(crate) fn plan_merchant_skus(
+    rows: &[Numbered<MerchantSku>],
+    existing: &HashMap<String, MerchantSku>,
+    gtin_owners: &HashMap<String, String>,
+) -> StoreResult<SkuImportPlan> {
+    // GTIN -> (SKU, line of the file that gave it, if any).
+    let mut owner: HashMap<String, (String, Option<usize>)> = gtin_owners
+        .iter()
+        .map(|(g, s)| (g.clone(), (s.clone(), None)))
+        .collect();
+    let mut gtin_of: HashMap<String, Option<String>> = existing
+        .iter()
+        .map(|(s, m)| (s.clone(), clean_gtin(m.gtin.as_deref())))
+        .collect();
+    let mut last_row: HashMap<&str, usize> = HashMap::new();
+    let mut order: Vec<&str> = Vec::new();
+
+    for (i, row) in rows.iter().enumerate() {
+        let sku = row.value.sku.as_str();
+        if sku.trim().is_empty() {
+            return Err(invalid(row.line, "the merchant SKU is empty".into()));
+        }
+        let gtin = clean_gtin(row.value.gtin.as_deref());
+        if let Some(g) = &gtin
+            && let Some((other, other_line)) = owner.get(g)
+            && other != sku
+        {
+            let place = match other_line {
+                Some(l) => format!("line {l}"),
+                None => "the database".to_owned(),
+            };
+            return Err(invalid(
+                row.line,
+                format!(
+                    "GTIN {g:?} of merchant SKU {sku:?} is already used by merchant SKU {other:?} ({place})"
+                ),
+            ));
+        }
+        if let Some(Some(old)) = gtin_of.get(sku)
+            && gtin.as_ref() != Some(old)
+        {
+            owner.remove(old);
+        }
+        if let Some(g) = &gtin {
+            owner.insert(g.clone(), (sku.to_owned(), Some(row.line)));
+        }
+        gtin_of.insert(sku.to_owned(), gtin);
+        if last_row.insert(sku, i).is_none() {
+            order.push(sku);
+        }
+    }
+
+    let mut plan = SkuImportPlan::default();
+    for sku in order {
+        let row = &rows[last_row[sku]].value;
+        let wanted = MerchantSku {
+            sku: row.sku.clone(),
+            gtin: clean_gtin(row.gtin.as_deref()),
+            name: row.name.clone(),
+        };
+        match existing.get(sku) {
+            None => plan.inserted += 1,
+            Some(stored) => {
+                let stored_gtin = clean_gtin(stored.gtin.as_deref());
+                if stored_gtin == wanted.gtin && stored.name == wanted.name {
+                    continue;
+                }
+                if stored_gtin.is_some() && stored_gtin != wanted.gtin {
+                    plan.release_gtins.push(wanted.sku.clone());
+                }
+                plan.updated += 1;
+            }
+        }
+        plan.upserts.push(wanted);
+    }
+    Ok(plan)
+}
+
+/// What a mapping import writes.
+#[derive(Debug, Default)]
+pub(crate) struct MappingImportPlan {
+    /// New and changed mappings, one per (offer id, spec id), the last row winning.
+    pub upserts: Vec<SkuMapping>,
+    /// Every mapping of the file, for re-mapping waiting lines.
+    pub all: Vec<SkuMapping>,
+    pub inserted: u64,
+    pub updated: u64,
+}
+
+/// Validates a mapping import: every merchant SKU must exist (`known_skus` holds those
+/// of the file that do) and every ratio be positive. `existing` holds the stored
+/// mappings of the file's keys.
+pub(crate) fn plan_mappings(
+    rows: &[Numbered<SkuMapping>],
+    known_skus: &HashSet<String>,
+    existing: &HashMap<(i64, String), SkuMapping>,
+) -> StoreResult<MappingImportPlan> {
+    let mut last_row: HashMap<(i64, &str), usize> = HashMap::new();
+    let mut order = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let m = &row.value;
+        if m.offer_id <= 0 {
+            return Err(invalid(
+                row.line,
+                format!("offer id {} is not a 1688 offer id", m.offer_id),
+            ));
+        }
+        if !known_skus.contains(&m.merchant_sku) {
+            return Err(invalid(
+                row.line,
+                format!(
+                    "merchant SKU {:?} does not exist (import it into merchant_skus first)",
+                    m.merchant_sku
+                ),
+            ));
+        }
+        if m.quantity_ratio <= Decimal::ZERO {
+            return Err(invalid(
+                row.line,
+                format!("quantity_ratio {} must be greater than 0", m.quantity_ratio),
+            ));
+        }
+        if last_row
+            .insert((m.offer_id, m.spec_id.as_str()), i)
+            .is_none()
+        {
+            order.push((m.offer_id, m.spec_id.as_str()));
+        }
+    }
+    let mut plan = MappingImportPlan::default();
+    for key in order {
+        let m = rows[last_row[&key]].value.clone();
+        match existing.get(&(key.0, key.1.to_owned())) {
+            None => {
+                plan.inserted += 1;
+                plan.upserts.push(m.clone());
+            }
+            Some(stored)
+                if stored.merchant_sku == m.merchant_sku
+                    && stored.quantity_ratio == m.quantity_ratio => {}
+            Some(_) => {
+                plan.updated += 1;
+                plan.upserts.push(m.clone());
+            }
+        }
+        plan.all.push(m);
+    }
+    Ok(plan)
+}
+
+/// An unmapped line that an imported mapping may map.
+#[derive(Debug, Clone)]
+pub(crate) struct WaitingLine {
+    pub id: i64,
+    pub purchase_order_id: i64,
+    pub offer_id: i64,
+    pub spec_id: String,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub amount: Decimal,
+}
+
+/// The mapping a waiting line receives.
+#[derive(Debug, Clone)]
+pub(crate) struct Remap {
+    pub line_id: i64,
+    pub purchase_order_id: i64,
+    pub merchant_sku: String,
+    pub merchant_quantity: Decimal,
+    pub merchant_unit_cost: Decimal,
+}
+
+/// Maps waiting lines exactly as sync maps new ones ([`crate::domain::MappingTarget::apply`]),
+/// so that a line mapped late carries the same quantities as one mapped on arrival.
+pub(crate) fn remap(waiting: &[WaitingLine], mappings: &[SkuMapping]) -> Vec<Remap> {
+    let table = MappingTable::new(mappings.iter().cloned());
+    waiting
+        .iter()
+        .filter_map(|w| {
+            let line = Line1688 {
+                sub_item_id: 0,
+                offer_id: w.offer_id,
+                spec_id: w.spec_id.clone(),
+                sku_id: None,
+                title: String::new(),
+                attributes: String::new(),
+                unit: None,
+                quantity: w.quantity,
+                unit_price: w.unit_price,
+                amount: w.amount,
+                status: None,
+            };
+            table.map_line(&line).map(|m| Remap {
+                line_id: w.id,
+                purchase_order_id: w.purchase_order_id,
+                merchant_sku: m.merchant_sku,
+                merchant_quantity: m.merchant_quantity,
+                merchant_unit_cost: m.merchant_unit_cost,
+            })
+        })
+        .collect()
+}
+
+/// The distinct purchase orders of re-mapped lines.
+pub(crate) fn remapped_orders(remaps: &[Remap]) -> Vec<i64> {
+    let mut seen = HashSet::new();
+    remaps
+        .iter()
+        .map(|r| r.purchase_order_id)
+        .filter(|id| seen.insert(*id))
+        .collect()
+}
+
+fn invalid(line: usize, message: String) -> StoreError {
+    StoreError::InvalidRow { line, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Order1688, SupplierRef};
+    use chrono::DateTime;
+
+    fn order(id: i64, status: &str, supplier: Option<(&str, Option<&str>)>) -> IncomingOrder {
+        let order = Order1688 {
+            order_id: id,
+            status: status.into(),
+            supplier: supplier.map(|(login, name)| SupplierRef {
+                login_id: login.into(),
+                member_id: None,
+                name: name.map(str::to_owned),
+            }),
+            currency: "CNY".into(),
+            goods_amount: Decimal::ONE,
+            shipping_fee: Decimal::ZERO,
+            discount: Decimal::ZERO,
+            total_amount: Decimal::ONE,
+            created_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            modified_at: None,
+            out_order_id: None,
+            lines: Vec::new(),
+        };
+        IncomingOrder::prepare(order, &MappingTable::default())
+    }
+
+    fn sku(line: usize, sku: &str, gtin: Option<&str>) -> Numbered<MerchantSku> {
+        Numbered {
+            line,
+            value: MerchantSku {
+                sku: sku.into(),
+                gtin: gtin.map(str::to_owned),
+                name: sku.to_lowercase(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_last_occurrence_of_a_repeated_order_wins() {
+        let page = [
+            order(1, "waitbuyerpay", None),
+            order(2, "x", None),
+            order(1, "cancel", None),
+        ];
+        let plan = PagePlan::new(&page, &HashMap::new(), &HashSet::new());
+        let written: Vec<_> = plan
+            .written()
+            .map(|o| (o.order.order_id, o.order.status.as_str()))
+            .collect();
+        assert_eq!(written, [(2, "x"), (1, "cancel")]);
+    }
+
+    #[test]
+    fn a_tombstone_beats_everything_and_an_equal_hash_writes_nothing() {
+        let page = [
+            order(1, "a", None),
+            order(2, "b", None),
+            order(3, "c", None),
+        ];
+        let existing = HashMap::from([
+            (
+                1,
+                ExistingOrder {
+                    id: 10,
+                    content_hash: Some(page[0].content_hash.clone()),
+                },
+            ),
+            (
+                2,
+                ExistingOrder {
+                    id: 20,
+                    content_hash: Some("old".into()),
+                },
+            ),
+            (
+                3,
+                ExistingOrder {
+                    id: 30,
+                    content_hash: Some(page[2].content_hash.clone()),
+                },
+            ),
+        ]);
+        let plan = PagePlan::new(&page, &existing, &HashSet::from([3]));
+        assert_eq!(
+            (plan.unchanged, plan.skipped, plan.inserts.len()),
+            (1, 1, 0)
+        );
+        assert_eq!(
+            plan.updates.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            [20]
+        );
+    }
+
+    #[test]
+    fn a_supplier_named_by_several_orders_is_written_once_with_what_is_known() {
+        let page = [
+            order(1, "a", Some(("shop", Some("Shop Ltd")))),
+            order(2, "a", Some(("shop", None))),
+        ];
+        let plan = PagePlan::new(&page, &HashMap::new(), &HashSet::new());
+        let suppliers = plan.suppliers();
+        assert_eq!(suppliers.len(), 1);
+        assert_eq!(suppliers[0].name.as_deref(), Some("Shop Ltd"));
+    }
+
+    #[test]
+    fn a_gtin_used_twice_in_the_file_names_the_second_line_and_the_first() {
+        let rows = [sku(2, "A", Some("690")), sku(3, "B", Some("690"))];
+        let err = plan_merchant_skus(&rows, &HashMap::new(), &HashMap::new()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("line 3:") && text.contains("line 2") && text.contains("690"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_gtin_moves_to_another_sku_when_the_file_frees_it_first() {
+        let existing = HashMap::from([(
+            "A".to_owned(),
+            MerchantSku {
+                sku: "A".into(),
+                gtin: Some("690".into()),
+                name: "a".into(),
+            },
+        )]);
+        let owners = HashMap::from([("690".to_owned(), "A".to_owned())]);
+        let rows = [sku(2, "A", Some("691")), sku(3, "B", Some("690"))];
+        let plan = plan_merchant_skus(&rows, &existing, &owners).unwrap();
+        assert_eq!((plan.inserted, plan.updated), (1, 1));
+        assert_eq!(plan.release_gtins, ["A"]);
+        let err = plan_merchant_skus(&rows[1..], &existing, &owners).unwrap_err();
+        assert!(err.to_string().contains("the database"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_merchant_sku_names_its_line() {
+        let rows = [Numbered {
+            line: 7,
+            value: SkuMapping {
+                offer_id: 1,
+                spec_id: String::new(),
+                merchant_sku: "NOPE".into(),
+                quantity_ratio: Decimal::ONE,
+            },
+        }];
+        let err = plan_mappings(&rows, &HashSet::new(), &HashMap::new()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("line 7:") && err.to_string().contains("NOPE"),
+            "{err}"
+        );
+    }
+}

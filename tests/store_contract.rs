@@ -1,0 +1,1066 @@
+//! The contract of the storage layer, run against both backends: each behaviour is one
+//! async function taking a fresh database, and `on_both_backends!` makes an
+//! `on_postgres` and an `on_sqlite` test of it.
+
+mod support;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use support::TestDb;
+use sync1688::domain::{
+    IncomingOrder, Line1688, MappingTable, MappingTarget, Order1688, RunKind, RunStatus,
+    SkuMapping, SupplierRef, SyncWindow,
+};
+use sync1688::store::{
+    self, Backend, MerchantSku, Numbered, PageTarget, RunCounts, Store, StoreError, StoredOrder,
+};
+
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[tokio::test]
+            async fn on_postgres() {
+                super::$test(super::TestDb::postgres().await).await
+            }
+
+            #[tokio::test]
+            async fn on_sqlite() {
+                super::$test(super::TestDb::sqlite()).await
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    a_page_of_new_orders_is_inserted_with_exact_amounts_and_64_bit_ids,
+    writing_the_same_page_again_writes_nothing,
+    a_changed_order_updates_1688_fields_and_keeps_what_the_erp_owns,
+    a_line_1688_no_longer_lists_is_deleted_unless_the_erp_made_it_its_own,
+    a_draft_follows_1688_into_cancelled_but_a_submitted_order_does_not,
+    tombstoned_orders_are_skipped,
+    a_failing_statement_leaves_none_of_the_page,
+    an_order_repeated_within_a_page_is_written_once_from_its_last_occurrence,
+    a_page_larger_than_one_statement_is_written_whole,
+    suppliers_are_created_once_and_shared,
+    merchant_skus_are_upserted_and_counted,
+    a_gtin_already_used_by_another_sku_fails_naming_the_line,
+    a_mapping_import_with_an_unknown_merchant_sku_fails_naming_the_line_and_writes_nothing,
+    a_mapping_import_remaps_waiting_lines_of_unreceived_orders_only,
+    begin_run_closes_runs_that_a_dead_process_left_running,
+    unmapped_items_and_totals_count_the_waiting_lines,
+    ensure_warehouse_creates_a_warehouse_once,
+);
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+
+const ACCOUNT: &str = "main";
+/// Above 2^53: a double would round it.
+const BIG_ORDER_ID: i64 = 3_657_499_272_179_232_333;
+const SHIRT_OFFER: i64 = 574_273_466_269;
+const SHIRT_SPEC: &str = "7a2087a6594c7d6030d8ff5c42c8a2e8";
+const CUP_OFFER: i64 = 600_000_000_001;
+
+fn dec(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, 0).unwrap()
+}
+
+fn line(
+    sub_item_id: i64,
+    offer_id: i64,
+    spec_id: &str,
+    title: &str,
+    quantity: &str,
+    price: &str,
+    amount: &str,
+) -> Line1688 {
+    Line1688 {
+        sub_item_id,
+        offer_id,
+        spec_id: spec_id.into(),
+        sku_id: Some(3_753_684_468_637),
+        title: title.into(),
+        attributes: "颜色:深灰色; 尺码:3XL".into(),
+        unit: Some("件".into()),
+        quantity: dec(quantity),
+        unit_price: dec(price),
+        amount: dec(amount),
+        status: Some("waitbuyerpay".into()),
+    }
+}
+
+/// A 1688 order with a shirt line (sub-item `order_id * 10 + 1`) and a cup line
+/// (`order_id * 10 + 2`), sold by `shop-a`.
+fn order(order_id: i64) -> Order1688 {
+    let base = (order_id % 1_000_000_000) * 10;
+    Order1688 {
+        order_id,
+        status: "waitbuyerpay".into(),
+        supplier: Some(SupplierRef {
+            login_id: "shop-a".into(),
+            member_id: Some("b2b-1623492085".into()),
+            name: Some("义乌市某某贸易".into()),
+        }),
+        currency: "CNY".into(),
+        goods_amount: dec("39.90"),
+        shipping_fee: dec("0"),
+        discount: dec("-39.89"),
+        total_amount: dec("0.01"),
+        created_at: at(1_776_470_400),
+        modified_at: None,
+        out_order_id: None,
+        lines: vec![
+            line(
+                base + 1,
+                SHIRT_OFFER,
+                SHIRT_SPEC,
+                "女装T恤",
+                "3",
+                "12.5",
+                "37.5",
+            ),
+            line(base + 2, CUP_OFFER, "", "Cup", "1", "2.4", "2.4"),
+        ],
+    }
+}
+
+fn shirt_mapping() -> SkuMapping {
+    SkuMapping {
+        offer_id: SHIRT_OFFER,
+        spec_id: SHIRT_SPEC.into(),
+        merchant_sku: "SHIRT-GREY-3XL".into(),
+        quantity_ratio: dec("10"),
+    }
+}
+
+fn prepare(order: Order1688, mappings: &[SkuMapping]) -> IncomingOrder {
+    IncomingOrder::prepare(order, &MappingTable::new(mappings.iter().cloned()))
+}
+
+fn window() -> SyncWindow {
+    SyncWindow {
+        start: at(1_776_470_400),
+        end: at(1_776_700_000),
+    }
+}
+
+async fn target(store: &dyn Store) -> PageTarget {
+    PageTarget {
+        account: ACCOUNT.into(),
+        warehouse_id: store.ensure_warehouse("MAIN").await.unwrap(),
+        run_id: store
+            .begin_run(ACCOUNT, RunKind::Window, window())
+            .await
+            .unwrap(),
+    }
+}
+
+async fn stored(store: &dyn Store, order_id: i64) -> StoredOrder {
+    store
+        .find_synced_order(ACCOUNT, order_id)
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("order {order_id} was not stored"))
+}
+
+fn numbered<T>(rows: impl IntoIterator<Item = T>) -> Vec<Numbered<T>> {
+    // Line 1 of an import file is its header.
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, value)| Numbered { line: i + 2, value })
+        .collect()
+}
+
+fn merchant_sku(sku: &str, gtin: Option<&str>) -> MerchantSku {
+    MerchantSku {
+        sku: sku.into(),
+        gtin: gtin.map(str::to_owned),
+        name: format!("{sku} name"),
+    }
+}
+
+/// A fingerprint of every stored row that changes when a row is written. PostgreSQL:
+/// each row version's xmin and xmax, which also change when a row is only locked (an
+/// `ON CONFLICT DO UPDATE … WHERE false` locks, and writes WAL). SQLite has no row
+/// locks: its rows' `updated_at` plus a trigger counting writes.
+async fn row_versions(db: &TestDb) -> String {
+    let sql = match db.backend() {
+        Backend::Postgres => {
+            "SELECT concat(
+                 (SELECT string_agg(id || ':' || xmin || ':' || xmax, ',' ORDER BY id) FROM purchase_orders), '|',
+                 (SELECT string_agg(id || ':' || xmin || ':' || xmax, ',' ORDER BY id) FROM purchase_order_lines), '|',
+                 (SELECT string_agg(id || ':' || xmin || ':' || xmax, ',' ORDER BY id) FROM suppliers))"
+        }
+        Backend::Sqlite => {
+            "SELECT (SELECT group_concat(id || ':' || updated_at, ',') FROM purchase_orders) || '|' ||
+                    (SELECT group_concat(id || ':' || updated_at, ',') FROM purchase_order_lines) || '|' ||
+                    (SELECT group_concat(id || ':' || updated_at, ',') FROM suppliers) || '|' ||
+                    (SELECT count(*) FROM row_writes)"
+        }
+    };
+    db.scalar::<String>(sql).await
+}
+
+async fn count_row_writes(db: &TestDb) {
+    if db.backend() == Backend::Sqlite {
+        db.execute(
+            "CREATE TABLE row_writes (tbl TEXT);
+             CREATE TRIGGER po_written AFTER UPDATE ON purchase_orders BEGIN INSERT INTO row_writes VALUES ('po'); END;
+             CREATE TRIGGER line_written AFTER UPDATE ON purchase_order_lines BEGIN INSERT INTO row_writes VALUES ('line'); END;
+             CREATE TRIGGER supplier_written AFTER UPDATE ON suppliers BEGIN INSERT INTO row_writes VALUES ('s'); END;",
+        )
+        .await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing pages
+
+async fn a_page_of_new_orders_is_inserted_with_exact_amounts_and_64_bit_ids(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    let mut big = order(BIG_ORDER_ID);
+    // 20 significant digits: no floating point survives this.
+    big.goods_amount = dec("12345678901234567.89");
+    big.lines[0].sub_item_id = 196_965_465_451_498_520;
+    let page = [prepare(big, &[shirt_mapping()]), prepare(order(1001), &[])];
+
+    let outcome = store.write_page(&target, &page).await.unwrap();
+
+    assert_eq!(
+        (
+            outcome.inserted,
+            outcome.updated,
+            outcome.unchanged,
+            outcome.skipped
+        ),
+        (2, 0, 0, 0)
+    );
+    assert_eq!(outcome.created_ids.len(), 2);
+    let po = stored(&*store, BIG_ORDER_ID).await;
+    assert_eq!(outcome.created_ids[0], po.id);
+    assert_eq!(po.order_id_1688, Some(BIG_ORDER_ID));
+    assert_eq!(po.po_number, "1688-3657499272179232333");
+    assert_eq!(po.source, "1688_sync");
+    assert_eq!(po.account.as_deref(), Some(ACCOUNT));
+    assert_eq!(po.status, "draft");
+    assert_eq!(po.status_1688.as_deref(), Some("waitbuyerpay"));
+    assert_eq!(po.warehouse_id, Some(target.warehouse_id));
+    assert_eq!(po.currency, "CNY");
+    assert_eq!(po.goods_amount.unwrap().to_string(), "12345678901234567.89");
+    assert_eq!(po.discount, Some(dec("-39.89")));
+    assert_eq!(po.total_amount, Some(dec("0.01")));
+    assert_eq!(po.created_at_1688, Some(at(1_776_470_400)));
+    assert_eq!(po.modified_at_1688, None);
+    assert!(po.has_unmapped, "the cup line has no mapping");
+    assert!(po.supplier_id.is_some());
+
+    let lines: Vec<_> = po
+        .lines
+        .iter()
+        .map(|l| (l.line_no, l.sub_item_id_1688))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            (1, Some(196_965_465_451_498_520)),
+            (2, Some(BIG_ORDER_ID % 1_000_000_000 * 10 + 2))
+        ]
+    );
+    let shirt = &po.lines[0];
+    assert_eq!(shirt.offer_id, Some(SHIRT_OFFER));
+    assert_eq!(shirt.spec_id.as_deref(), Some(SHIRT_SPEC));
+    assert_eq!(shirt.sku_id_1688, Some(3_753_684_468_637));
+    assert_eq!(shirt.title, "女装T恤");
+    assert_eq!(shirt.attributes.as_deref(), Some("颜色:深灰色; 尺码:3XL"));
+    assert_eq!(
+        (shirt.quantity, shirt.unit_price, shirt.amount),
+        (dec("3"), dec("12.5"), dec("37.5"))
+    );
+    assert_eq!(shirt.merchant_sku.as_deref(), Some("SHIRT-GREY-3XL"));
+    assert_eq!(shirt.mapping_status, "mapped");
+    assert_eq!(shirt.mapping_source.as_deref(), Some("mapping"));
+    assert_eq!(shirt.merchant_quantity, Some(dec("30")));
+    assert_eq!(shirt.merchant_unit_cost, Some(dec("1.25")));
+    assert_eq!(shirt.received_qty, Decimal::ZERO);
+    let cup = &po.lines[1];
+    assert_eq!(cup.spec_id.as_deref(), Some(""));
+    assert_eq!(
+        (cup.mapping_status.as_str(), cup.merchant_sku.as_deref()),
+        ("unmapped", None)
+    );
+    assert_eq!(cup.mapping_source, None);
+
+    // What other tools see, through plain SQL.
+    let raw = db
+        .scalar::<String>(&format!(
+            "SELECT CAST(order_id_1688 AS TEXT) || ' ' || CAST(goods_amount AS TEXT) || ' ' || CAST(discount AS TEXT)
+             FROM purchase_orders WHERE order_id_1688 = {BIG_ORDER_ID}"
+        ))
+        .await;
+    assert_eq!(raw, "3657499272179232333 12345678901234567.89 -39.89");
+    let scale_kept = db
+        .scalar::<String>(
+            "SELECT CAST(goods_amount AS TEXT) FROM purchase_orders WHERE order_id_1688 = 1001",
+        )
+        .await;
+    assert_eq!(scale_kept, "39.90", "amounts are stored as given");
+}
+
+async fn writing_the_same_page_again_writes_nothing(db: TestDb) {
+    let store = db.store().await;
+    count_row_writes(&db).await;
+    let target = target(&*store).await;
+    let page = [
+        prepare(order(BIG_ORDER_ID), &[shirt_mapping()]),
+        prepare(order(1001), &[]),
+    ];
+    store.write_page(&target, &page).await.unwrap();
+    let before = row_versions(&db).await;
+    let updated_at = stored(&*store, BIG_ORDER_ID).await.updated_at;
+
+    let outcome = store.write_page(&target, &page).await.unwrap();
+
+    assert_eq!(
+        (outcome.inserted, outcome.updated, outcome.unchanged),
+        (0, 0, 2)
+    );
+    assert!(outcome.created_ids.is_empty() && outcome.updated_ids.is_empty());
+    assert_eq!(
+        row_versions(&db).await,
+        before,
+        "a row was written or locked"
+    );
+    assert_eq!(stored(&*store, BIG_ORDER_ID).await.updated_at, updated_at);
+}
+
+async fn a_changed_order_updates_1688_fields_and_keeps_what_the_erp_owns(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    let first = order(BIG_ORDER_ID);
+    store
+        .write_page(&target, &[prepare(first.clone(), &[shirt_mapping()])])
+        .await
+        .unwrap();
+    let po = stored(&*store, BIG_ORDER_ID).await;
+    let shirt_sub = first.lines[0].sub_item_id;
+    let cup_sub = first.lines[1].sub_item_id;
+    // The ERP submits the order, moves it, writes a note and picks a SKU for the cup.
+    let other = store.ensure_warehouse("SECOND").await.unwrap();
+    db.execute(&format!(
+        "UPDATE purchase_orders SET status = 'on_the_way', note = 'call the supplier', warehouse_id = {other}
+         WHERE id = {id};
+         UPDATE purchase_order_lines
+         SET merchant_sku = 'CUP-HAND-PICKED', mapping_status = 'mapped', mapping_source = 'manual',
+             merchant_quantity = '6', merchant_unit_cost = '0.4'
+         WHERE sub_item_id_1688 = {cup_sub};",
+        id = po.id
+    ))
+    .await;
+
+    let mut changed = first.clone();
+    changed.status = "waitbuyerreceive".into();
+    changed.total_amount = dec("10.01");
+    changed.modified_at = Some(at(1_776_500_000));
+    changed.out_order_id = Some("SF1234567890".into());
+    changed.lines[0].quantity = dec("4");
+    changed.lines[0].amount = dec("50");
+    changed.lines[1].quantity = dec("2");
+    changed.lines[1].status = Some("waitbuyerreceive".into());
+    let outcome = store
+        .write_page(&target, &[prepare(changed, &[shirt_mapping()])])
+        .await
+        .unwrap();
+
+    assert_eq!(
+        (outcome.inserted, outcome.updated, outcome.unchanged),
+        (0, 1, 0)
+    );
+    assert_eq!(outcome.updated_ids, [po.id]);
+    let after = stored(&*store, BIG_ORDER_ID).await;
+    assert_eq!(after.id, po.id);
+    assert_eq!(after.status_1688.as_deref(), Some("waitbuyerreceive"));
+    assert_eq!(after.total_amount, Some(dec("10.01")));
+    assert_eq!(after.modified_at_1688, Some(at(1_776_500_000)));
+    assert!(after.updated_at >= po.updated_at);
+    assert_eq!(
+        after.status, "on_the_way",
+        "the ERP owns a submitted order's status"
+    );
+    assert_eq!(after.note.as_deref(), Some("call the supplier"));
+    assert_eq!(after.warehouse_id, Some(other));
+    assert!(!after.has_unmapped, "the manually mapped cup is mapped");
+
+    let shirt = after
+        .lines
+        .iter()
+        .find(|l| l.sub_item_id_1688 == Some(shirt_sub))
+        .unwrap();
+    assert_eq!((shirt.quantity, shirt.amount), (dec("4"), dec("50")));
+    assert_eq!(shirt.merchant_quantity, Some(dec("40")));
+    assert_eq!(shirt.merchant_unit_cost, Some(dec("1.25")));
+    let cup = after
+        .lines
+        .iter()
+        .find(|l| l.sub_item_id_1688 == Some(cup_sub))
+        .unwrap();
+    assert_eq!(cup.quantity, dec("2"), "1688 owns the quantity");
+    assert_eq!(cup.merchant_sku.as_deref(), Some("CUP-HAND-PICKED"));
+    assert_eq!(cup.mapping_source.as_deref(), Some("manual"));
+    assert_eq!(cup.mapping_status, "mapped");
+    assert_eq!(cup.merchant_quantity, Some(dec("6")));
+    let out_order_id = db
+        .scalar::<String>(&format!(
+            "SELECT out_order_id_1688 FROM purchase_orders WHERE id = {}",
+            po.id
+        ))
+        .await;
+    assert_eq!(out_order_id, "SF1234567890");
+}
+
+async fn a_line_1688_no_longer_lists_is_deleted_unless_the_erp_made_it_its_own(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    let mut first = order(2002);
+    first
+        .lines
+        .push(line(20_023, 700, "x", "Received mug", "1", "1", "1"));
+    first
+        .lines
+        .push(line(20_024, 701, "y", "Hand-mapped plate", "1", "1", "1"));
+    store
+        .write_page(&target, &[prepare(first.clone(), &[])])
+        .await
+        .unwrap();
+    db.execute(
+        "UPDATE purchase_order_lines SET received_qty = 1 WHERE sub_item_id_1688 = 20023;
+         UPDATE purchase_order_lines SET merchant_sku = 'PLATE', mapping_status = 'mapped', mapping_source = 'manual'
+         WHERE sub_item_id_1688 = 20024;
+         INSERT INTO purchase_order_lines (purchase_order_id, line_no, title, quantity, unit_price, amount, mapping_status)
+         SELECT id, 9, 'Added in the ERP', 1, 1, 1, 'unmapped' FROM purchase_orders WHERE order_id_1688 = 2002;",
+    )
+    .await;
+
+    // 1688 now lists only the shirt, and a new line.
+    let mut changed = first.clone();
+    changed.lines = vec![
+        first.lines[0].clone(),
+        line(20_025, 702, "z", "New bowl", "1", "3", "3"),
+    ];
+    store
+        .write_page(&target, &[prepare(changed, &[])])
+        .await
+        .unwrap();
+
+    let po = stored(&*store, 2002).await;
+    let titles: Vec<&str> = po.lines.iter().map(|l| l.title.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "女装T恤",
+            "New bowl",
+            "Received mug",
+            "Hand-mapped plate",
+            "Added in the ERP"
+        ]
+    );
+    assert!(po.has_unmapped);
+}
+
+async fn a_draft_follows_1688_into_cancelled_but_a_submitted_order_does_not(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    let mut closed_on_arrival = order(3003);
+    closed_on_arrival.status = "terminated".into();
+    store
+        .write_page(
+            &target,
+            &[
+                prepare(order(3001), &[]),
+                prepare(order(3002), &[]),
+                prepare(closed_on_arrival, &[]),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(stored(&*store, 3003).await.status, "cancelled");
+    db.execute("UPDATE purchase_orders SET status = 'on_the_way' WHERE order_id_1688 = 3002")
+        .await;
+
+    let mut cancelled = order(3001);
+    cancelled.status = "cancel".into();
+    let mut terminated = order(3002);
+    terminated.status = "terminated".into();
+    let outcome = store
+        .write_page(
+            &target,
+            &[prepare(cancelled, &[]), prepare(terminated, &[])],
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(outcome.updated, 2);
+    let draft = stored(&*store, 3001).await;
+    assert_eq!(
+        (draft.status.as_str(), draft.status_1688.as_deref()),
+        ("cancelled", Some("cancel"))
+    );
+    let submitted = stored(&*store, 3002).await;
+    assert_eq!(
+        (submitted.status.as_str(), submitted.status_1688.as_deref()),
+        ("on_the_way", Some("terminated"))
+    );
+}
+
+async fn tombstoned_orders_are_skipped(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    store
+        .add_tombstone(ACCOUNT, 4001, "warehouse MAIN deleted")
+        .await
+        .unwrap();
+    store
+        .add_tombstone(ACCOUNT, 4001, "deleted twice")
+        .await
+        .unwrap();
+    // A tombstone of another account does not apply.
+    store
+        .add_tombstone("other", 4002, "warehouse deleted")
+        .await
+        .unwrap();
+
+    let outcome = store
+        .write_page(
+            &target,
+            &[prepare(order(4001), &[]), prepare(order(4002), &[])],
+        )
+        .await
+        .unwrap();
+
+    assert_eq!((outcome.inserted, outcome.skipped), (1, 1));
+    assert!(
+        store
+            .find_synced_order(ACCOUNT, 4001)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_synced_order(ACCOUNT, 4002)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let reason = db
+        .scalar::<String>("SELECT reason FROM sync_tombstones WHERE order_id_1688 = 4001")
+        .await;
+    assert_eq!(reason, "warehouse MAIN deleted");
+}
+
+async fn a_failing_statement_leaves_none_of_the_page(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    store
+        .write_page(&target, &[prepare(order(5001), &[])])
+        .await
+        .unwrap();
+    match db.backend() {
+        Backend::Postgres => {
+            db.execute(
+                "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                     IF NEW.title = 'BOOM' THEN RAISE EXCEPTION 'boom'; END IF;
+                     RETURN NEW;
+                 END $$;
+                 CREATE TRIGGER boom BEFORE INSERT OR UPDATE ON purchase_order_lines
+                 FOR EACH ROW EXECUTE FUNCTION boom();",
+            )
+            .await
+        }
+        Backend::Sqlite => {
+            db.execute(
+                "CREATE TRIGGER boom BEFORE INSERT ON purchase_order_lines WHEN NEW.title = 'BOOM'
+                 BEGIN SELECT RAISE(ABORT, 'boom'); END;",
+            )
+            .await
+        }
+    };
+
+    let mut changed = order(5001);
+    changed.status = "waitsellersend".into();
+    let mut new = order(5002);
+    new.supplier = Some(SupplierRef {
+        login_id: "shop-new".into(),
+        member_id: None,
+        name: None,
+    });
+    let mut exploding = order(5003);
+    exploding.lines[1].title = "BOOM".into();
+    let page = [
+        prepare(changed, &[]),
+        prepare(new, &[]),
+        prepare(exploding, &[]),
+    ];
+    let err = store.write_page(&target, &page).await.unwrap_err();
+
+    assert!(matches!(err, StoreError::Database(_)), "{err}");
+    assert!(err.to_string().contains("boom"), "{err}");
+    assert_eq!(
+        stored(&*store, 5001).await.status_1688.as_deref(),
+        Some("waitbuyerpay")
+    );
+    assert!(
+        store
+            .find_synced_order(ACCOUNT, 5002)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .find_synced_order(ACCOUNT, 5003)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let totals = store.totals().await.unwrap();
+    assert_eq!((totals.orders, totals.lines, totals.suppliers), (1, 2, 1));
+}
+
+async fn an_order_repeated_within_a_page_is_written_once_from_its_last_occurrence(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    let mut newer = order(6001);
+    newer.status = "waitsellersend".into();
+    let page = [
+        prepare(order(6001), &[]),
+        prepare(order(6002), &[]),
+        prepare(newer, &[]),
+    ];
+
+    let outcome = store.write_page(&target, &page).await.unwrap();
+
+    assert_eq!((outcome.inserted, outcome.created_ids.len()), (2, 2));
+    assert_eq!(
+        stored(&*store, 6001).await.status_1688.as_deref(),
+        Some("waitsellersend")
+    );
+}
+
+async fn a_page_larger_than_one_statement_is_written_whole(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    let page: Vec<IncomingOrder> = (0..1200)
+        .map(|i| prepare(order(7_000_000 + i), &[shirt_mapping()]))
+        .collect();
+
+    let outcome = store.write_page(&target, &page).await.unwrap();
+
+    assert_eq!(outcome.inserted, 1200);
+    let totals = store.totals().await.unwrap();
+    assert_eq!(
+        (
+            totals.orders,
+            totals.lines,
+            totals.mapped_lines,
+            totals.unmapped_lines
+        ),
+        (1200, 2400, 1200, 1200)
+    );
+    assert_eq!(totals.orders_with_unmapped, 1200);
+    let again = store.write_page(&target, &page).await.unwrap();
+    assert_eq!(again.unchanged, 1200);
+}
+
+async fn suppliers_are_created_once_and_shared(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    let mut other_shop = order(8003);
+    other_shop.supplier = Some(SupplierRef {
+        login_id: "shop-b".into(),
+        member_id: None,
+        name: Some("Shop B".into()),
+    });
+    let page = [
+        prepare(order(8001), &[]),
+        prepare(order(8002), &[]),
+        prepare(other_shop, &[]),
+    ];
+    store.write_page(&target, &page).await.unwrap();
+
+    assert_eq!(store.totals().await.unwrap().suppliers, 2);
+    let (a, b, c) = (
+        stored(&*store, 8001).await,
+        stored(&*store, 8002).await,
+        stored(&*store, 8003).await,
+    );
+    assert_eq!(a.supplier_id, b.supplier_id);
+    assert_ne!(a.supplier_id, c.supplier_id);
+
+    // A later order that names the seller without details keeps what we know; a new
+    // name replaces the old one.
+    let mut anonymous = order(8004);
+    anonymous.supplier = Some(SupplierRef {
+        login_id: "shop-a".into(),
+        member_id: None,
+        name: None,
+    });
+    let mut renamed = order(8005);
+    renamed.supplier = Some(SupplierRef {
+        login_id: "shop-b".into(),
+        member_id: Some("b2b-2".into()),
+        name: Some("Shop B Trading".into()),
+    });
+    store
+        .write_page(&target, &[prepare(anonymous, &[]), prepare(renamed, &[])])
+        .await
+        .unwrap();
+    assert_eq!(store.totals().await.unwrap().suppliers, 2);
+    assert_eq!(stored(&*store, 8004).await.supplier_id, a.supplier_id);
+    let names = db
+        .scalar::<String>(
+            "SELECT (SELECT name || ' ' || member_id_1688 FROM suppliers WHERE login_id_1688 = 'shop-a') || ' / ' ||
+                    (SELECT name || ' ' || member_id_1688 FROM suppliers WHERE login_id_1688 = 'shop-b')",
+        )
+        .await;
+    assert_eq!(
+        names,
+        "义乌市某某贸易 b2b-1623492085 / Shop B Trading b2b-2"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Imports
+
+async fn merchant_skus_are_upserted_and_counted(db: TestDb) {
+    let store = db.store().await;
+    let rows = numbered([
+        merchant_sku("CUP-1", Some("6901234567892")),
+        merchant_sku("CUP-2", None),
+    ]);
+    let first = store.import_merchant_skus(&rows).await.unwrap();
+    assert_eq!((first.inserted, first.updated), (2, 0));
+
+    let again = store.import_merchant_skus(&rows).await.unwrap();
+    assert_eq!((again.inserted, again.updated), (0, 0));
+
+    // The GTIN moves from CUP-1 to CUP-2 in one file: CUP-1 gives it up first.
+    let moved = numbered([
+        merchant_sku("CUP-1", None),
+        merchant_sku("CUP-2", Some("6901234567892")),
+    ]);
+    let outcome = store.import_merchant_skus(&moved).await.unwrap();
+    assert_eq!((outcome.inserted, outcome.updated), (0, 2));
+    let owner = db
+        .scalar::<String>("SELECT sku FROM merchant_skus WHERE gtin = '6901234567892'")
+        .await;
+    assert_eq!(owner, "CUP-2");
+}
+
+async fn a_gtin_already_used_by_another_sku_fails_naming_the_line(db: TestDb) {
+    let store = db.store().await;
+    store
+        .import_merchant_skus(&numbered([merchant_sku("CUP-1", Some("6901234567892"))]))
+        .await
+        .unwrap();
+
+    let rows = numbered([
+        merchant_sku("BOWL-1", None),
+        merchant_sku("CUP-9", Some("6901234567892")),
+    ]);
+    let err = store.import_merchant_skus(&rows).await.unwrap_err();
+    let StoreError::InvalidRow { line, message } = &err else {
+        panic!("expected an invalid row, got {err}");
+    };
+    assert_eq!(*line, 3);
+    assert!(
+        message.contains("6901234567892") && message.contains("CUP-1"),
+        "{message}"
+    );
+
+    let twice = numbered([
+        merchant_sku("A", Some("111")),
+        merchant_sku("B", Some("111")),
+    ]);
+    let err = store.import_merchant_skus(&twice).await.unwrap_err();
+    assert!(
+        err.to_string().starts_with("line 3:") && err.to_string().contains("line 2"),
+        "{err}"
+    );
+
+    assert_eq!(
+        db.scalar::<i64>("SELECT count(*) FROM merchant_skus").await,
+        1,
+        "nothing was written"
+    );
+}
+
+async fn a_mapping_import_with_an_unknown_merchant_sku_fails_naming_the_line_and_writes_nothing(
+    db: TestDb,
+) {
+    let store = db.store().await;
+    store
+        .import_merchant_skus(&numbered([merchant_sku("SHIRT-GREY-3XL", None)]))
+        .await
+        .unwrap();
+    let mut unknown = shirt_mapping();
+    unknown.offer_id = CUP_OFFER;
+    unknown.spec_id = String::new();
+    unknown.merchant_sku = "NO-SUCH-SKU".into();
+
+    let err = store
+        .import_mappings(&numbered([shirt_mapping(), unknown]))
+        .await
+        .unwrap_err();
+
+    let StoreError::InvalidRow { line, message } = &err else {
+        panic!("expected an invalid row, got {err}");
+    };
+    assert_eq!(*line, 3);
+    assert!(message.contains("NO-SUCH-SKU"), "{message}");
+    assert!(
+        store.load_mappings().await.unwrap().is_empty(),
+        "the valid row was not written either"
+    );
+}
+
+async fn a_mapping_import_remaps_waiting_lines_of_unreceived_orders_only(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    // Four orders wait on the shirt: a draft, a submitted one, a received one and a
+    // cancelled one. 9005 has only the shirt line.
+    let mut shirt_only = order(9005);
+    shirt_only.lines.truncate(1);
+    let page: Vec<_> = [
+        order(9001),
+        order(9002),
+        order(9003),
+        order(9004),
+        shirt_only,
+    ]
+    .into_iter()
+    .map(|o| prepare(o, &[]))
+    .collect();
+    store.write_page(&target, &page).await.unwrap();
+    db.execute(
+        "UPDATE purchase_orders SET status = 'on_the_way' WHERE order_id_1688 = 9002;
+         UPDATE purchase_orders SET status = 'received' WHERE order_id_1688 = 9003;
+         UPDATE purchase_orders SET status = 'cancelled' WHERE order_id_1688 = 9004;
+         UPDATE purchase_order_lines SET mapping_source = 'manual'
+         WHERE sub_item_id_1688 = 90011;",
+    )
+    .await;
+    let submitted_shirt = page[1].order.lines[0].clone();
+
+    store
+        .import_merchant_skus(&numbered([merchant_sku("SHIRT-GREY-3XL", None)]))
+        .await
+        .unwrap();
+    let outcome = store
+        .import_mappings(&numbered([shirt_mapping()]))
+        .await
+        .unwrap();
+
+    assert_eq!((outcome.inserted, outcome.updated), (1, 0));
+    assert_eq!((outcome.lines_remapped, outcome.orders_remapped), (2, 2));
+    let expected = MappingTarget {
+        merchant_sku: "SHIRT-GREY-3XL".into(),
+        quantity_ratio: dec("10"),
+    }
+    .apply(&submitted_shirt);
+    let submitted = stored(&*store, 9002).await;
+    let shirt = &submitted.lines[0];
+    assert_eq!(shirt.merchant_sku.as_deref(), Some("SHIRT-GREY-3XL"));
+    assert_eq!(
+        (
+            shirt.mapping_status.as_str(),
+            shirt.mapping_source.as_deref()
+        ),
+        ("mapped", Some("mapping"))
+    );
+    assert_eq!(shirt.merchant_quantity, Some(expected.merchant_quantity));
+    assert_eq!(shirt.merchant_unit_cost, Some(expected.merchant_unit_cost));
+    assert!(submitted.has_unmapped, "its cup still waits");
+    assert!(!stored(&*store, 9005).await.has_unmapped);
+    for (order_id, why) in [
+        (9001, "a manual line"),
+        (9003, "a received order"),
+        (9004, "a cancelled order"),
+    ] {
+        let po = stored(&*store, order_id).await;
+        assert_eq!(po.lines[0].merchant_sku, None, "{why} is not re-mapped");
+    }
+    assert_eq!(store.load_mappings().await.unwrap(), [shirt_mapping()]);
+
+    let mut ratio_changed = shirt_mapping();
+    ratio_changed.quantity_ratio = dec("12");
+    let again = store
+        .import_mappings(&numbered([ratio_changed]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.inserted, again.updated, again.lines_remapped),
+        (0, 1, 0)
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Runs, summaries, warehouses
+
+async fn begin_run_closes_runs_that_a_dead_process_left_running(db: TestDb) {
+    let store = db.store().await;
+    let stale = store
+        .begin_run(ACCOUNT, RunKind::Window, window())
+        .await
+        .unwrap();
+    let other_account = store
+        .begin_run("other", RunKind::Changes, window())
+        .await
+        .unwrap();
+
+    let current = store
+        .begin_run(ACCOUNT, RunKind::Backfill, window())
+        .await
+        .unwrap();
+
+    let runs: HashMap<i64, _> = store
+        .recent_runs(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    assert_eq!(runs[&stale].status, "failed");
+    assert_eq!(
+        runs[&stale].error.as_deref(),
+        Some("interrupted: the process stopped before the run finished")
+    );
+    assert!(runs[&stale].finished_at.is_some());
+    assert_eq!(runs[&other_account].status, "running");
+    assert_eq!(
+        (runs[&current].status.as_str(), runs[&current].kind.as_str()),
+        ("running", "backfill")
+    );
+    assert_eq!(
+        (runs[&current].window_start, runs[&current].window_end),
+        (window().start, window().end)
+    );
+
+    let counts = RunCounts {
+        orders_seen: 7,
+        orders_inserted: 3,
+        orders_updated: 2,
+        orders_unchanged: 1,
+        orders_skipped: 1,
+        lines_unmapped: 4,
+        pages: 2,
+    };
+    store
+        .finish_run(current, RunStatus::Succeeded, &counts, None)
+        .await
+        .unwrap();
+    let newest = store.recent_runs(1).await.unwrap().remove(0);
+    assert_eq!(newest.id, current);
+    assert_eq!(newest.status, "succeeded");
+    assert_eq!(newest.counts, counts);
+    assert_eq!(newest.error, None);
+    assert!(newest.finished_at.unwrap() >= newest.started_at);
+}
+
+async fn unmapped_items_and_totals_count_the_waiting_lines(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    let mut two_cups = order(10_003);
+    two_cups
+        .lines
+        .push(line(100_039, CUP_OFFER, "", "Cup", "1", "2.4", "2.4"));
+    let page = [
+        prepare(order(10_001), &[shirt_mapping()]),
+        prepare(order(10_002), &[]),
+        prepare(two_cups, &[shirt_mapping()]),
+    ];
+    store.write_page(&target, &page).await.unwrap();
+
+    let items = store.unmapped_items(10).await.unwrap();
+
+    let summary: Vec<_> = items
+        .iter()
+        .map(|i| (i.offer_id, i.spec_id.as_str(), i.lines, i.orders))
+        .collect();
+    assert_eq!(
+        summary,
+        [(CUP_OFFER, "", 4, 3), (SHIRT_OFFER, SHIRT_SPEC, 1, 1)]
+    );
+    assert_eq!(items[0].title, "Cup");
+    assert_eq!(items[1].attributes, "颜色:深灰色; 尺码:3XL");
+    assert_eq!(store.unmapped_items(1).await.unwrap().len(), 1);
+    let totals = store.totals().await.unwrap();
+    assert_eq!(
+        (
+            totals.orders,
+            totals.lines,
+            totals.mapped_lines,
+            totals.unmapped_lines,
+            totals.orders_with_unmapped
+        ),
+        (3, 7, 2, 5, 3)
+    );
+}
+
+async fn ensure_warehouse_creates_a_warehouse_once(db: TestDb) {
+    let store = db.store().await;
+    let main = store.ensure_warehouse("MAIN").await.unwrap();
+    assert_eq!(store.ensure_warehouse("MAIN").await.unwrap(), main);
+    assert_ne!(store.ensure_warehouse("SECOND").await.unwrap(), main);
+    let name = db
+        .scalar::<String>("SELECT name FROM warehouses WHERE code = 'MAIN'")
+        .await;
+    assert_eq!(name, "MAIN");
+    store.ping().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Connecting
+
+#[tokio::test]
+async fn an_in_memory_sqlite_database_keeps_its_data_across_calls() {
+    let store = store::connect("sqlite::memory:", 8).await.unwrap();
+    store.migrate().await.unwrap();
+    let target = target(&*store).await;
+    store
+        .write_page(&target, &[prepare(order(1), &[])])
+        .await
+        .unwrap();
+    assert_eq!(store.totals().await.unwrap().orders, 1);
+}
+
+#[tokio::test]
+async fn a_connection_error_never_shows_the_password() {
+    // A role that does not exist fails at once (an unreachable server is retried until
+    // the pool's acquire timeout).
+    let url = "postgres://sync1688_no_such_role:s3cr3t-pw@127.0.0.1:5432/postgres";
+    let err = match store::connect(url, 1).await {
+        Ok(_) => panic!("connected as a role that does not exist"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, StoreError::Connect(_)), "{err}");
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("s3cr3t-pw"), "{text}");
+}
+
+#[tokio::test]
+async fn migrations_apply_twice_without_error() {
+    for db in [TestDb::postgres().await, TestDb::sqlite()] {
+        let store = db.store().await;
+        store.migrate().await.unwrap();
+        assert_eq!(store.totals().await.unwrap(), Default::default());
+    }
+}
