@@ -1,1 +1,689 @@
-//! (in progress)
+//! Settings: built-in defaults (`config/default.toml`), then the `--config` file, then
+//! `SYNC1688__SECTION__KEY` environment variables; secrets inline, from `*_file`, or from
+//! `$CREDENTIALS_DIRECTORY`. Validation names the key that is wrong.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use crate::store;
+
+/// The documented defaults, compiled in so that the binary needs no file to start.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// The real 1688 gateway.
+pub const REAL_API_BASE: &str = "https://gw.open.1688.com/openapi";
+
+/// Exit status for a bad configuration (`EX_CONFIG` from sysexits.h).
+pub const EXIT_CONFIG: i32 = 78;
+
+/// A configuration problem: the key and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+    #[error("configuration: {0}")]
+    Load(String),
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The validated, effective configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub http: HttpSettings,
+    pub sync: SyncSettings,
+    pub api: ApiSettings,
+    pub log: LogSettings,
+    pub accounts: Vec<AccountSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// May hold a password: use [`store::redact_url`] to show it.
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub schedule: String,
+    pub timezone: Tz,
+    pub lookback_days: u32,
+    pub page_size: u32,
+    pub page_concurrency: usize,
+    pub backfill_chunk_days: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub timeout: Duration,
+    pub max_retries: usize,
+    pub retry_min_delay: Duration,
+    pub retry_max_delay: Duration,
+    pub rate_limit_pause: Duration,
+    pub requests_per_second: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+/// One 1688 buyer account.
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    pub name: String,
+    pub app_key: String,
+    pub app_secret: SecretString,
+    pub refresh_token: SecretString,
+    pub api_base: String,
+    pub default_warehouse: String,
+    pub requests_per_second: u32,
+}
+
+// The shape of the layered sources before validation.
+#[derive(Deserialize)]
+struct Raw {
+    database: RawDatabase,
+    http: RawHttp,
+    sync: RawSync,
+    api: RawApi,
+    log: RawLog,
+    #[serde(default)]
+    accounts: Vec<RawAccount>,
+}
+
+#[derive(Deserialize)]
+struct RawDatabase {
+    url: Option<String>,
+    url_file: Option<PathBuf>,
+    max_connections: u32,
+}
+
+#[derive(Deserialize)]
+struct RawHttp {
+    listen: String,
+}
+
+#[derive(Deserialize)]
+struct RawSync {
+    schedule: String,
+    timezone: String,
+    lookback_days: u32,
+    page_size: u32,
+    page_concurrency: usize,
+    backfill_chunk_days: u32,
+}
+
+#[derive(Deserialize)]
+struct RawApi {
+    timeout_secs: u64,
+    max_retries: usize,
+    retry_min_delay_ms: u64,
+    retry_max_delay_ms: u64,
+    rate_limit_pause_ms: u64,
+    requests_per_second: u32,
+}
+
+#[derive(Deserialize)]
+struct RawLog {
+    level: String,
+    format: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    name: Option<String>,
+    app_key: Option<String>,
+    app_secret: Option<String>,
+    app_secret_file: Option<PathBuf>,
+    refresh_token: Option<String>,
+    refresh_token_file: Option<PathBuf>,
+    api_base: Option<String>,
+    default_warehouse: Option<String>,
+    requests_per_second: Option<u32>,
+}
+
+/// Where configuration comes from, besides the built-in defaults.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The `--config` file.
+    pub file: Option<PathBuf>,
+    /// TOML texts layered after the file, in order (tests and the demo use them).
+    pub inline: Vec<String>,
+    /// Read `SYNC1688__…` variables from the process environment.
+    pub environment: bool,
+    /// `$CREDENTIALS_DIRECTORY`, if any.
+    pub credentials_dir: Option<PathBuf>,
+}
+
+impl Sources {
+    /// The sources a command-line process uses.
+    pub fn from_process(file: Option<PathBuf>) -> Self {
+        Sources {
+            file,
+            inline: Vec::new(),
+            environment: true,
+            credentials_dir: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+        }
+    }
+
+    /// Only the defaults and `toml`: no file, no environment.
+    pub fn inline(toml: impl Into<String>) -> Self {
+        Sources {
+            inline: vec![toml.into()],
+            ..Sources::default()
+        }
+    }
+}
+
+impl Settings {
+    /// Loads and validates the configuration.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        use config::{Config, Environment, File, FileFormat};
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml));
+        if let Some(path) = &sources.file {
+            if !path.is_file() {
+                return Err(ConfigError::Load(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(File::from(path.as_path()).format(FileFormat::Toml));
+        }
+        for text in &sources.inline {
+            builder = builder.add_source(File::from_str(text, FileFormat::Toml));
+        }
+        if sources.environment {
+            builder = builder.add_source(
+                Environment::with_prefix("SYNC1688")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            );
+        }
+        let raw: Raw = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        validate(raw, sources.credentials_dir.as_deref())
+    }
+
+    pub fn account(&self, name: &str) -> Option<&AccountSettings> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+
+    /// The effective configuration as TOML, secrets redacted.
+    pub fn render_redacted(&self) -> String {
+        let mut out = String::new();
+        let q = |s: &str| format!("{s:?}");
+        let _ = writeln!(out, "[database]");
+        let _ = writeln!(
+            out,
+            "url = {}",
+            q(&store::redact_url(self.database.url.expose_secret()))
+        );
+        let _ = writeln!(out, "max_connections = {}", self.database.max_connections);
+        let _ = writeln!(
+            out,
+            "\n[http]\nlisten = {}",
+            q(&self.http.listen.to_string())
+        );
+        let s = &self.sync;
+        let _ = writeln!(out, "\n[sync]");
+        let _ = writeln!(out, "schedule = {}", q(&s.schedule));
+        let _ = writeln!(out, "timezone = {}", q(s.timezone.name()));
+        let _ = writeln!(out, "lookback_days = {}", s.lookback_days);
+        let _ = writeln!(out, "page_size = {}", s.page_size);
+        let _ = writeln!(out, "page_concurrency = {}", s.page_concurrency);
+        let _ = writeln!(out, "backfill_chunk_days = {}", s.backfill_chunk_days);
+        let a = &self.api;
+        let _ = writeln!(out, "\n[api]");
+        let _ = writeln!(out, "timeout_secs = {}", a.timeout.as_secs());
+        let _ = writeln!(out, "max_retries = {}", a.max_retries);
+        let _ = writeln!(
+            out,
+            "retry_min_delay_ms = {}",
+            a.retry_min_delay.as_millis()
+        );
+        let _ = writeln!(
+            out,
+            "retry_max_delay_ms = {}",
+            a.retry_max_delay.as_millis()
+        );
+        let _ = writeln!(
+            out,
+            "rate_limit_pause_ms = {}",
+            a.rate_limit_pause.as_millis()
+        );
+        let _ = writeln!(out, "requests_per_second = {}", a.requests_per_second);
+        let _ = writeln!(out, "\n[log]\nlevel = {}", q(&self.log.level));
+        let format = match self.log.format {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        };
+        let _ = writeln!(out, "format = {}", q(format));
+        for acc in &self.accounts {
+            let _ = writeln!(out, "\n[[accounts]]");
+            let _ = writeln!(out, "name = {}", q(&acc.name));
+            let _ = writeln!(out, "app_key = {}", q(&acc.app_key));
+            let _ = writeln!(out, "app_secret = \"(redacted)\"");
+            let _ = writeln!(out, "refresh_token = \"(redacted)\"");
+            let _ = writeln!(out, "api_base = {}", q(&acc.api_base));
+            let _ = writeln!(out, "default_warehouse = {}", q(&acc.default_warehouse));
+            let _ = writeln!(out, "requests_per_second = {}", acc.requests_per_second);
+        }
+        out
+    }
+}
+
+fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, ConfigError> {
+    let url = secret(
+        "database.url",
+        raw.database.url,
+        raw.database.url_file,
+        credentials_dir,
+        &["database_url"],
+    )?
+    .ok_or_else(|| ConfigError::invalid("database.url", "is required"))?;
+    store::scheme_of(url.expose_secret()).map_err(|e| {
+        let message = e.to_string();
+        let message = message
+            .strip_prefix("database.url: ")
+            .unwrap_or(&message)
+            .to_owned();
+        ConfigError::invalid("database.url", message)
+    })?;
+    if raw.database.max_connections == 0 {
+        return Err(ConfigError::invalid(
+            "database.max_connections",
+            "must be at least 1",
+        ));
+    }
+
+    let listen = raw.http.listen.parse::<SocketAddr>().map_err(|_| {
+        ConfigError::invalid(
+            "http.listen",
+            format!(
+                "`{}` is not an address such as 127.0.0.1:8688",
+                raw.http.listen
+            ),
+        )
+    })?;
+
+    let timezone = raw.sync.timezone.parse::<Tz>().map_err(|_| {
+        ConfigError::invalid(
+            "sync.timezone",
+            format!("unknown time zone `{}`", raw.sync.timezone),
+        )
+    })?;
+    let fields = raw.sync.schedule.split_whitespace().count();
+    if !(6..=7).contains(&fields) {
+        return Err(ConfigError::invalid(
+            "sync.schedule",
+            format!(
+                "`{}` is not a cron expression with seconds first (6 or 7 fields)",
+                raw.sync.schedule
+            ),
+        ));
+    }
+    if !(1..=366).contains(&raw.sync.lookback_days) {
+        return Err(ConfigError::invalid(
+            "sync.lookback_days",
+            "must be between 1 and 366",
+        ));
+    }
+    if !(1..=50).contains(&raw.sync.page_size) {
+        return Err(ConfigError::invalid(
+            "sync.page_size",
+            "must be between 1 and 50 (1688's page cap)",
+        ));
+    }
+    if !(1..=16).contains(&raw.sync.page_concurrency) {
+        return Err(ConfigError::invalid(
+            "sync.page_concurrency",
+            "must be between 1 and 16",
+        ));
+    }
+    if raw.sync.backfill_chunk_days == 0 {
+        return Err(ConfigError::invalid(
+            "sync.backfill_chunk_days",
+            "must be at least 1",
+        ));
+    }
+
+    if raw.api.timeout_secs == 0 {
+        return Err(ConfigError::invalid(
+            "api.timeout_secs",
+            "must be at least 1",
+        ));
+    }
+    if raw.api.requests_per_second == 0 {
+        return Err(ConfigError::invalid(
+            "api.requests_per_second",
+            "must be at least 1",
+        ));
+    }
+    if raw.api.retry_min_delay_ms > raw.api.retry_max_delay_ms {
+        return Err(ConfigError::invalid(
+            "api.retry_min_delay_ms",
+            "must not exceed api.retry_max_delay_ms",
+        ));
+    }
+
+    let format = match raw.log.format.as_str() {
+        "text" => LogFormat::Text,
+        "json" => LogFormat::Json,
+        other => {
+            return Err(ConfigError::invalid(
+                "log.format",
+                format!("`{other}` is neither \"text\" nor \"json\""),
+            ));
+        }
+    };
+    tracing_subscriber::EnvFilter::try_new(&raw.log.level).map_err(|e| {
+        ConfigError::invalid(
+            "log.level",
+            format!("`{}` is not a valid filter: {e}", raw.log.level),
+        )
+    })?;
+
+    let mut accounts: Vec<AccountSettings> = Vec::with_capacity(raw.accounts.len());
+    for (i, acc) in raw.accounts.into_iter().enumerate() {
+        let key = |field: &str| format!("accounts[{i}].{field}");
+        let name = acc.name.unwrap_or_default();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ConfigError::invalid(
+                key("name"),
+                "is required: letters, digits, '-' and '_' only",
+            ));
+        }
+        if accounts.iter().any(|a| a.name == name) {
+            return Err(ConfigError::invalid(
+                key("name"),
+                format!("`{name}` is used by another account"),
+            ));
+        }
+        let app_key = acc.app_key.unwrap_or_default();
+        if app_key.is_empty() || !app_key.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(ConfigError::invalid(
+                key("app_key"),
+                "is required: the 1688 app key (letters and digits)",
+            ));
+        }
+        let app_secret = secret(
+            &key("app_secret"),
+            acc.app_secret,
+            acc.app_secret_file,
+            credentials_dir,
+            &[&format!("app_secret.{name}"), "app_secret"],
+        )?
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                key("app_secret"),
+                "is required (inline, app_secret_file, or $CREDENTIALS_DIRECTORY)",
+            )
+        })?;
+        let refresh_token = secret(
+            &key("refresh_token"),
+            acc.refresh_token,
+            acc.refresh_token_file,
+            credentials_dir,
+            &[&format!("refresh_token.{name}"), "refresh_token"],
+        )?
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                key("refresh_token"),
+                "is required (inline, refresh_token_file, or $CREDENTIALS_DIRECTORY)",
+            )
+        })?;
+        let api_base = acc.api_base.unwrap_or_else(|| REAL_API_BASE.to_owned());
+        let api_base = api_base.trim_end_matches('/').to_owned();
+        if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+            return Err(ConfigError::invalid(
+                key("api_base"),
+                format!("`{api_base}` is not an http(s) URL"),
+            ));
+        }
+        let default_warehouse = acc.default_warehouse.unwrap_or_default();
+        if default_warehouse.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                key("default_warehouse"),
+                "is required: the warehouse code synced orders land in",
+            ));
+        }
+        let requests_per_second = acc
+            .requests_per_second
+            .unwrap_or(raw.api.requests_per_second);
+        if requests_per_second == 0 {
+            return Err(ConfigError::invalid(
+                key("requests_per_second"),
+                "must be at least 1",
+            ));
+        }
+        accounts.push(AccountSettings {
+            name,
+            app_key,
+            app_secret,
+            refresh_token,
+            api_base,
+            default_warehouse,
+            requests_per_second,
+        });
+    }
+
+    Ok(Settings {
+        database: DatabaseSettings {
+            url,
+            max_connections: raw.database.max_connections,
+        },
+        http: HttpSettings { listen },
+        sync: SyncSettings {
+            schedule: raw.sync.schedule,
+            timezone,
+            lookback_days: raw.sync.lookback_days,
+            page_size: raw.sync.page_size,
+            page_concurrency: raw.sync.page_concurrency,
+            backfill_chunk_days: raw.sync.backfill_chunk_days,
+        },
+        api: ApiSettings {
+            timeout: Duration::from_secs(raw.api.timeout_secs),
+            max_retries: raw.api.max_retries,
+            retry_min_delay: Duration::from_millis(raw.api.retry_min_delay_ms),
+            retry_max_delay: Duration::from_millis(raw.api.retry_max_delay_ms),
+            rate_limit_pause: Duration::from_millis(raw.api.rate_limit_pause_ms),
+            requests_per_second: raw.api.requests_per_second,
+        },
+        log: LogSettings {
+            level: raw.log.level,
+            format,
+        },
+        accounts,
+    })
+}
+
+/// Resolves a secret given inline, as a file, or in the credentials directory (in that
+/// order of precedence; inline and file together are ambiguous and refused).
+fn secret(
+    key: &str,
+    inline: Option<String>,
+    file: Option<PathBuf>,
+    credentials_dir: Option<&Path>,
+    credential_names: &[&str],
+) -> Result<Option<SecretString>, ConfigError> {
+    let from_file = |path: &Path, what: &str| -> Result<SecretString, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::invalid(
+                what,
+                format!("cannot read {}: {}", path.display(), e.kind()),
+            )
+        })?;
+        let value = text.trim();
+        if value.is_empty() {
+            return Err(ConfigError::invalid(
+                what,
+                format!("{} is empty", path.display()),
+            ));
+        }
+        Ok(SecretString::from(value.to_owned()))
+    };
+    match (inline.filter(|s| !s.is_empty()), file) {
+        (Some(_), Some(_)) => Err(ConfigError::invalid(
+            key,
+            format!("give either {key} or {key}_file, not both"),
+        )),
+        (Some(value), None) => Ok(Some(SecretString::from(value))),
+        (None, Some(path)) => from_file(&path, &format!("{key}_file")).map(Some),
+        (None, None) => {
+            let Some(dir) = credentials_dir else {
+                return Ok(None);
+            };
+            for name in credential_names {
+                let path = dir.join(name);
+                if path.is_file() {
+                    return from_file(&path, key).map(Some);
+                }
+            }
+            Ok(None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACCOUNT: &str = r#"
+        [[accounts]]
+        name = "main"
+        app_key = "1234567"
+        app_secret = "very-secret-app-secret"
+        refresh_token = "very-secret-refresh-token"
+        default_warehouse = "MAIN"
+    "#;
+
+    fn load(toml: &str) -> Result<Settings, ConfigError> {
+        Settings::load(&Sources::inline(toml))
+    }
+
+    #[test]
+    fn the_defaults_alone_are_a_valid_configuration() {
+        let s = load("").unwrap();
+        assert_eq!(s.sync.lookback_days, 3);
+        assert_eq!(s.sync.timezone, chrono_tz::Asia::Shanghai);
+        assert_eq!(s.http.listen.to_string(), "127.0.0.1:8688");
+        assert!(s.accounts.is_empty());
+    }
+
+    #[test]
+    fn an_account_defaults_to_the_real_gateway() {
+        let s = load(ACCOUNT).unwrap();
+        assert_eq!(s.accounts[0].api_base, REAL_API_BASE);
+        assert_eq!(s.accounts[0].requests_per_second, 5);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let cases = [
+            ("[sync]\ntimezone = \"Asia/Shangai\"", "sync.timezone"),
+            ("[sync]\nlookback_days = 0", "sync.lookback_days"),
+            ("[sync]\npage_size = 100", "sync.page_size"),
+            ("[http]\nlisten = \"localhost\"", "http.listen"),
+            ("[database]\nurl = \"mysql://u@h/db\"", "database.url"),
+            ("[log]\nformat = \"xml\"", "log.format"),
+        ];
+        for (toml, key) in cases {
+            let err = load(toml).unwrap_err().to_string();
+            assert!(err.starts_with(key), "{toml}: {err}");
+        }
+        let err = load("[sync]\nlookback_days = \"three\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("lookback_days"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_secret_names_the_account_key() {
+        let err = load("[[accounts]]\nname = \"main\"\napp_key = \"1\"\nrefresh_token = \"r\"\ndefault_warehouse = \"W\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("accounts[0].app_secret"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_account_key_is_refused() {
+        let err = load(&format!("{ACCOUNT}\napp_sekret = \"x\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("app_sekret"), "{err}");
+    }
+
+    #[test]
+    fn secrets_come_from_the_credentials_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app_secret.main"), "from-credentials\n").unwrap();
+        std::fs::write(dir.path().join("refresh_token"), "refresh-from-credentials").unwrap();
+        let sources = Sources {
+            inline: vec![
+                "[[accounts]]\nname = \"main\"\napp_key = \"1\"\ndefault_warehouse = \"W\"".into(),
+            ],
+            credentials_dir: Some(dir.path().to_path_buf()),
+            ..Sources::default()
+        };
+        let s = Settings::load(&sources).unwrap();
+        assert_eq!(s.accounts[0].app_secret.expose_secret(), "from-credentials");
+        assert_eq!(
+            s.accounts[0].refresh_token.expose_secret(),
+            "refresh-from-credentials"
+        );
+    }
+
+    #[test]
+    fn secrets_never_appear_in_the_rendered_or_debug_configuration() {
+        let s = load(&format!(
+            "[database]\nurl = \"postgres://erp:db-password@h/erp\"\n{ACCOUNT}"
+        ))
+        .unwrap();
+        for text in [s.render_redacted(), format!("{s:?}")] {
+            for secret in [
+                "very-secret-app-secret",
+                "very-secret-refresh-token",
+                "db-password",
+            ] {
+                assert!(!text.contains(secret), "{secret} leaked");
+            }
+        }
+    }
+}

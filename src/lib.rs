@@ -7,6 +7,7 @@
 pub mod api1688;
 pub mod app;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod domain;

@@ -130,8 +130,14 @@ mod tests {
     #[test]
     fn only_a_draft_follows_a_1688_close() {
         assert_eq!(PoStatus::Draft.after_resync("cancel"), PoStatus::Cancelled);
-        assert_eq!(PoStatus::Draft.after_resync("waitsellersend"), PoStatus::Draft);
-        assert_eq!(PoStatus::OnTheWay.after_resync("terminated"), PoStatus::OnTheWay);
+        assert_eq!(
+            PoStatus::Draft.after_resync("waitsellersend"),
+            PoStatus::Draft
+        );
+        assert_eq!(
+            PoStatus::OnTheWay.after_resync("terminated"),
+            PoStatus::OnTheWay
+        );
     }
 
     #[test]

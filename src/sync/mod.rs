@@ -1,1 +1,261 @@
-//! (in progress)
+//! The sync job: page through one account's 1688 orders for a window, map their lines,
+//! write each page in one transaction, and record the run in `sync_runs`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::api1688::{ApiError, Client1688, OrderFilter, OrderListPage};
+use crate::config::{AccountSettings, SyncSettings};
+use crate::domain::{IncomingOrder, MappingTable, RunKind, RunStatus, SyncWindow};
+use crate::store::{PageOutcome, PageTarget, RunCounts, Store, StoreError};
+
+/// How a run ended, for the caller and the log.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub run_id: Option<i64>,
+    pub account: String,
+    pub kind: RunKind,
+    pub window: SyncWindow,
+    pub status: RunStatus,
+    pub counts: RunCounts,
+    /// Why the run failed: the first problems met, each naming what failed.
+    pub errors: Vec<String>,
+}
+
+impl RunReport {
+    pub fn succeeded(&self) -> bool {
+        self.status == RunStatus::Succeeded
+    }
+}
+
+/// Why a run stopped early.
+#[derive(Debug, thiserror::Error)]
+enum Stop {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("interrupted by shutdown")]
+    Cancelled,
+}
+
+/// Keep this many problem descriptions per run; the count of the rest is reported.
+const MAX_ERRORS: usize = 10;
+
+/// Everything one run of one account needs.
+pub struct SyncJob<'a> {
+    pub store: Arc<dyn Store>,
+    pub client: Arc<Client1688>,
+    pub sync: &'a SyncSettings,
+    pub account: &'a AccountSettings,
+    pub cancel: CancellationToken,
+}
+
+impl SyncJob<'_> {
+    /// Syncs the orders of `filter`'s window and records the run. Never panics on bad
+    /// data; every problem ends up in the report and in `sync_runs.error`.
+    pub async fn run(&self, kind: RunKind, filter: OrderFilter) -> RunReport {
+        let window = match filter {
+            OrderFilter::Created(w) | OrderFilter::Modified(w) => w,
+        };
+        let mut report = RunReport {
+            run_id: None,
+            account: self.account.name.clone(),
+            kind,
+            window,
+            status: RunStatus::Failed,
+            counts: RunCounts::default(),
+            errors: Vec::new(),
+        };
+        let run_id = match self.store.begin_run(&self.account.name, kind, window).await {
+            Ok(id) => id,
+            Err(e) => {
+                report.errors.push(format!("cannot record the run: {e}"));
+                return report;
+            }
+        };
+        report.run_id = Some(run_id);
+        tracing::info!(account = %self.account.name, run_id, kind = kind.as_str(), start = %window.start, end = %window.end, "sync run started");
+
+        let result = self.pages(run_id, filter, &mut report).await;
+        if let Err(stop) = result {
+            report.errors.insert(0, stop.to_string());
+        }
+        report.status = if report.errors.is_empty() {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        };
+        let error_text = (!report.errors.is_empty()).then(|| report.errors.join("; "));
+        if let Err(e) = self
+            .store
+            .finish_run(run_id, report.status, &report.counts, error_text.as_deref())
+            .await
+        {
+            // The next run closes this one as interrupted.
+            tracing::error!(account = %self.account.name, run_id, error = %e, "cannot record the end of the run");
+            report.status = RunStatus::Failed;
+            report
+                .errors
+                .push(format!("cannot record the end of the run: {e}"));
+        }
+        let c = &report.counts;
+        if report.succeeded() {
+            tracing::info!(account = %self.account.name, run_id, seen = c.orders_seen, inserted = c.orders_inserted, updated = c.orders_updated, unchanged = c.orders_unchanged, skipped = c.orders_skipped, lines_unmapped = c.lines_unmapped, pages = c.pages, "sync run succeeded");
+        } else {
+            tracing::warn!(account = %self.account.name, run_id, seen = c.orders_seen, inserted = c.orders_inserted, updated = c.orders_updated, error = %report.errors.join("; "), "sync run failed");
+        }
+        report
+    }
+
+    /// Fetches page 1, then the pages `totalRecord` promises (several at a time, within
+    /// the account's rate limit), then further pages while they keep coming back full.
+    /// Pages are written one at a time, in the order they arrive.
+    async fn pages(
+        &self,
+        run_id: i64,
+        filter: OrderFilter,
+        report: &mut RunReport,
+    ) -> Result<(), Stop> {
+        let warehouse_id = self
+            .store
+            .ensure_warehouse(&self.account.default_warehouse)
+            .await?;
+        let mappings = MappingTable::new(self.store.load_mappings().await?);
+        let target = PageTarget {
+            account: self.account.name.clone(),
+            warehouse_id,
+            run_id,
+        };
+        let mut writer = PageWriter {
+            store: self.store.as_ref(),
+            target: &target,
+            mappings: &mappings,
+            filter,
+            seen: HashSet::new(),
+            received: 0,
+        };
+        let page_size = self.sync.page_size;
+        let fetch = |page: u32| {
+            let client = self.client.clone();
+            async move { (page, client.buyer_order_list(filter, page, page_size).await) }
+        };
+
+        let first = self.checked(fetch(1).await.1)?;
+        let total = first.total_record;
+        let mut last_full = first.orders.len() as u32 >= page_size;
+        writer.write(1, first, report).await?;
+        if !last_full {
+            return Ok(());
+        }
+
+        let promised_pages = total
+            .map(|t| t.div_ceil(u64::from(page_size)).max(1) as u32)
+            .unwrap_or(1);
+        let mut pages = futures_util::stream::iter(2..=promised_pages)
+            .map(fetch)
+            .buffer_unordered(self.sync.page_concurrency);
+        while let Some((number, result)) = pages.next().await {
+            let page = self.checked(result)?;
+            if number == promised_pages {
+                last_full = page.orders.len() as u32 >= page_size;
+            }
+            writer.write(number, page, report).await?;
+        }
+        drop(pages);
+
+        // 1688 may understate totalRecord; keep going while pages come back full with
+        // orders not seen yet.
+        let mut number = promised_pages + 1;
+        while last_full && total.is_none_or(|t| writer.received < t) {
+            let page = self.checked(fetch(number).await.1)?;
+            last_full = page.orders.len() as u32 >= page_size;
+            let fresh = writer.write(number, page, report).await?;
+            if fresh == 0 {
+                break;
+            }
+            number += 1;
+        }
+        Ok(())
+    }
+
+    fn checked(&self, result: Result<OrderListPage, ApiError>) -> Result<OrderListPage, Stop> {
+        if self.cancel.is_cancelled() {
+            return Err(Stop::Cancelled);
+        }
+        Ok(result?)
+    }
+}
+
+/// Writes pages and keeps the run's tallies.
+struct PageWriter<'a> {
+    store: &'a dyn Store,
+    target: &'a PageTarget,
+    mappings: &'a MappingTable,
+    filter: OrderFilter,
+    /// Orders already handled in this run: 1688 can repeat an order on two pages.
+    seen: HashSet<i64>,
+    /// Items received, repeats included (what `totalRecord` counts).
+    received: u64,
+}
+
+impl PageWriter<'_> {
+    /// Writes one page in one transaction; returns how many of its orders were new to
+    /// this run.
+    async fn write(
+        &mut self,
+        number: u32,
+        page: OrderListPage,
+        report: &mut RunReport,
+    ) -> Result<usize, Stop> {
+        self.received += page.orders.len() as u64;
+        let mut incoming = Vec::with_capacity(page.orders.len());
+        for order in page.orders {
+            match order {
+                Ok(order) => {
+                    if let OrderFilter::Created(w) = self.filter
+                        && (order.created_at < w.start || order.created_at > w.end)
+                    {
+                        tracing::debug!(order_id = order.order_id, created = %order.created_at, "1688 returned an order outside the window; ignored");
+                        continue;
+                    }
+                    if self.seen.insert(order.order_id) {
+                        incoming.push(IncomingOrder::prepare(order, self.mappings));
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(account = %self.target.account, page = number, error = %e, "unreadable order skipped");
+                    note(report, e.to_string());
+                }
+            }
+        }
+        let fresh = incoming.len();
+        report.counts.pages += 1;
+        report.counts.orders_seen += fresh as u64;
+        report.counts.lines_unmapped += incoming
+            .iter()
+            .map(|o| o.unmapped_lines() as u64)
+            .sum::<u64>();
+        if incoming.is_empty() {
+            return Ok(0);
+        }
+        let outcome: PageOutcome = self.store.write_page(self.target, &incoming).await?;
+        report.counts.orders_inserted += outcome.inserted;
+        report.counts.orders_updated += outcome.updated;
+        report.counts.orders_unchanged += outcome.unchanged;
+        report.counts.orders_skipped += outcome.skipped;
+        tracing::debug!(account = %self.target.account, page = number, orders = fresh, inserted = outcome.inserted, updated = outcome.updated, unchanged = outcome.unchanged, "page written");
+        Ok(fresh)
+    }
+}
+
+fn note(report: &mut RunReport, problem: String) {
+    if report.errors.len() < MAX_ERRORS {
+        report.errors.push(problem);
+    } else if report.errors.len() == MAX_ERRORS {
+        report.errors.push("(more problems not listed)".into());
+    }
+}

@@ -1,0 +1,185 @@
+//! What each command does, between the parsed command line and the library.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::app::{Application, RunOnceOptions};
+use crate::cli::{Cli, Command, DemoArgs, MappingsCommand, RunArgs, SandboxArgs, SkusCommand};
+use crate::config::{EXIT_CONFIG, Settings, Sources};
+use crate::{demo, imports, sandbox, telemetry};
+
+/// Runs a parsed command line to its exit status.
+pub async fn execute(cli: Cli) -> ExitCode {
+    // The sandbox and the demo run on built-in defaults and need no configuration.
+    match cli.command {
+        Command::Sandbox(args) => return report(sandbox_command(args).await),
+        Command::Demo(args) => return report(demo_command(args).await),
+        _ => {}
+    }
+    let settings = match Settings::load(&Sources::from_process(cli.config.clone())) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sync1688: bad configuration: {e}");
+            return ExitCode::from(EXIT_CONFIG as u8);
+        }
+    };
+    telemetry::init(&settings.log.level, settings.log.format);
+    match cli.command {
+        Command::CheckConfig => {
+            print!("{}", settings.render_redacted());
+            ExitCode::SUCCESS
+        }
+        Command::Migrate => report(migrate(settings).await),
+        Command::Run(args) => run(settings, args).await,
+        Command::Skus(SkusCommand::Import { file }) => report(
+            async {
+                let app = Application::build(settings).await?;
+                let outcome =
+                    imports::import_merchant_skus_file(app.store().as_ref(), &file).await?;
+                println!(
+                    "{}: {} merchant SKUs added, {} updated",
+                    file.display(),
+                    outcome.inserted,
+                    outcome.updated
+                );
+                Ok(())
+            }
+            .await,
+        ),
+        Command::Mappings(MappingsCommand::Import { file }) => report(
+            async {
+                let app = Application::build(settings).await?;
+                let outcome = imports::import_mappings_file(app.store().as_ref(), &file).await?;
+                println!(
+                    "{}: {} mappings added, {} updated; {} waiting lines of {} orders now mapped",
+                    file.display(),
+                    outcome.inserted,
+                    outcome.updated,
+                    outcome.lines_remapped,
+                    outcome.orders_remapped
+                );
+                Ok(())
+            }
+            .await,
+        ),
+        Command::Sandbox(_) | Command::Demo(_) => unreachable!("handled above"),
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sync1688: {}", telemetry::error_chain(e.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    Application::build(settings)
+        .await
+        .context("migration failed")?;
+    println!("database is up to date");
+    Ok(())
+}
+
+async fn run(settings: Settings, args: RunArgs) -> ExitCode {
+    if !args.once {
+        eprintln!(
+            "sync1688: the scheduled daemon is not available in this build; use `sync1688 run --once`"
+        );
+        return ExitCode::from(2);
+    }
+    let options = RunOnceOptions {
+        account: args.account,
+        from: args.from,
+        to: args.to,
+    };
+    let app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(e) => return report(Err(e.into())),
+    };
+    let cancel = app.cancel_token();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            tracing::warn!("interrupted: stopping after the current page");
+            cancel.cancel();
+        }
+    });
+    let reports = match app.run_once(&options).await {
+        Ok(reports) => reports,
+        Err(e) => return report(Err(e.into())),
+    };
+    let mut failed = false;
+    for r in &reports {
+        let c = &r.counts;
+        println!(
+            "{} {} {}..{}: {} — {} orders seen, {} inserted, {} updated, {} unchanged, {} skipped, {} lines unmapped",
+            r.account,
+            r.kind.as_str(),
+            r.window
+                .start
+                .with_timezone(&app.settings().sync.timezone)
+                .format("%Y-%m-%d %H:%M"),
+            r.window
+                .end
+                .with_timezone(&app.settings().sync.timezone)
+                .format("%Y-%m-%d %H:%M"),
+            r.status.as_str(),
+            c.orders_seen,
+            c.orders_inserted,
+            c.orders_updated,
+            c.orders_unchanged,
+            c.orders_skipped,
+            c.lines_unmapped
+        );
+        if !r.succeeded() {
+            failed = true;
+            println!("  error: {}", r.errors.join("; "));
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn sandbox_command(args: SandboxArgs) -> anyhow::Result<()> {
+    telemetry::init("info", crate::config::LogFormat::Text);
+    let config = sandbox::SandboxConfig {
+        app_key: args.app_key,
+        app_secret: args.app_secret,
+        refresh_token: args.refresh_token,
+        orders: args.orders,
+        days: args.days,
+        seed: args.seed,
+        error_rate: args.error_rate,
+        latency: std::time::Duration::from_millis(args.latency_ms),
+        rate_limit_qps: args.rate_limit,
+        ..sandbox::SandboxConfig::default()
+    };
+    let handle = sandbox::start(config, args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    println!("sandbox listening on {}", handle.base_url());
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for Ctrl-C")?;
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn demo_command(args: DemoArgs) -> anyhow::Result<()> {
+    telemetry::init("warn", crate::config::LogFormat::Text);
+    let options = demo::DemoOptions {
+        orders: args.orders,
+        seed: args.seed,
+        db: args.db,
+    };
+    let mut out = std::io::stdout().lock();
+    demo::run(&options, &mut out).await?;
+    Ok(())
+}

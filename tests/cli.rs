@@ -1,0 +1,120 @@
+//! The binary as an operator meets it: exit statuses, messages, and what never appears in
+//! its output.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use sync1688::sandbox::{self, SandboxConfig};
+use support::TestDb;
+
+fn sync1688(config: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sync1688"));
+    cmd.arg("--config").arg(config).args(args);
+    cmd.env_remove("SYNC1688_CONFIG").env_remove("RUST_LOG").env_remove("CREDENTIALS_DIRECTORY");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn a_bad_config_exits_78_and_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sync1688.toml");
+    std::fs::write(&config, "[sync]\ntimezone = \"Mars/Olympus_Mons\"\n").unwrap();
+
+    let out = sync1688(&config, &["check-config"], &[]);
+
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("sync.timezone") && stderr.contains("Mars/Olympus_Mons"), "{stderr}");
+}
+
+#[test]
+fn an_environment_variable_overrides_the_file_and_check_config_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sync1688.toml");
+    std::fs::write(
+        &config,
+        "[[accounts]]\nname = \"main\"\napp_key = \"1234567\"\napp_secret = \"app-secret-value\"\n\
+         refresh_token = \"refresh-token-value\"\ndefault_warehouse = \"MAIN\"\n",
+    )
+    .unwrap();
+
+    let out = sync1688(
+        &config,
+        &["check-config"],
+        &[
+            ("SYNC1688__SYNC__LOOKBACK_DAYS", "5"),
+            ("SYNC1688__DATABASE__URL", "postgres://erp:db-password-value@db.internal/erp"),
+        ],
+    );
+
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("lookback_days = 5"), "{stdout}");
+    assert!(stdout.contains("erp:***@db.internal/erp"), "{stdout}");
+    for secret in ["app-secret-value", "refresh-token-value", "db-password-value"] {
+        assert!(!stdout.contains(secret) && !text(&out.stderr).contains(secret), "{secret} leaked");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_csv_row_is_named_by_its_line_and_nothing_from_the_file_is_written() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sync1688.toml");
+    std::fs::write(&config, format!("[database]\nurl = \"{}\"\n", db.url())).unwrap();
+    let csv = dir.path().join("skus.csv");
+    std::fs::write(&csv, "sku,gtin,name\nGOOD-1,,Good\nGOOD-2,4006381333932,Bad check digit\nGOOD-3,,Good too\n").unwrap();
+
+    let out = tokio::task::spawn_blocking(move || sync1688(&config, &["skus", "import", csv.to_str().unwrap()], &[]))
+        .await
+        .unwrap();
+
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("line 3") && stderr.contains("4006381333932"), "{stderr}");
+    assert_eq!(db.scalar::<i64>("SELECT COUNT(*) FROM merchant_skus").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_debug_level_run_logs_no_secret() {
+    let db = TestDb::sqlite();
+    let sandbox_config = SandboxConfig {
+        orders: 60,
+        days: 2,
+        app_secret: "app-secret-must-not-leak".into(),
+        refresh_token: "refresh-token-must-not-leak".into(),
+        ..SandboxConfig::default()
+    };
+    let handle = sandbox::start(sandbox_config.clone(), ([127, 0, 0, 1], 0).into()).await.unwrap();
+    // Expire the first token mid-run so that a refresh happens too.
+    handle.push_faults([sandbox::Fault::Unauthorized]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sync1688.toml");
+    std::fs::write(&config, support::app::config_toml(db.url(), &sandbox_config, &handle.base_url())).unwrap();
+
+    let out = tokio::task::spawn_blocking(move || {
+        sync1688(&config, &["run", "--once"], &[("RUST_LOG", "debug")])
+    })
+    .await
+    .unwrap();
+
+    let logs = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{logs}");
+    assert!(logs.contains("sync run succeeded"), "the run logged at debug level: {logs}");
+    assert!(logs.contains("refreshing it once"), "a token refresh happened: {logs}");
+    let mut secrets = vec![sandbox_config.app_secret.clone(), sandbox_config.refresh_token.clone()];
+    secrets.extend(handle.issued_access_tokens());
+    assert!(secrets.len() >= 4, "two access tokens were issued");
+    for secret in &secrets {
+        assert!(!logs.contains(secret.as_str()), "a secret leaked into the logs");
+    }
+}

@@ -1,0 +1,276 @@
+//! The one-shot sync end to end: the application in-process, the sandbox on port 0, a
+//! fresh database per test, every test on PostgreSQL and on SQLite.
+
+mod support;
+
+use chrono::{DateTime, Days, TimeDelta, Utc};
+use chrono_tz::Asia::Shanghai;
+use sync1688::domain::window::local_midnight;
+use sync1688::sandbox::{Fault, NewOrder, OrderChange, SandboxConfig};
+use support::app::TestApp;
+use support::TestDb;
+use sync1688::store::Backend;
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                super::$name(super::TestDb::postgres().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                super::$name(super::TestDb::sqlite()).await
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    an_order_created_at_midnight_two_days_ago_is_synced_but_not_one_a_millisecond_earlier,
+    an_order_with_a_minus_0700_timestamp_is_stored_as_the_same_instant,
+    an_order_id_above_2_pow_53_is_stored_exactly,
+    several_pages_arrive_once_despite_a_502_and_a_rate_limit_on_the_way,
+    a_second_run_of_the_same_window_writes_nothing,
+    erp_side_changes_survive_a_resync_of_a_changed_order,
+    lines_are_mapped_or_flagged_and_the_order_knows,
+    a_failure_in_the_middle_of_a_page_leaves_none_of_that_pages_orders,
+    a_failed_run_is_recorded_with_its_reason,
+);
+
+fn quiet_sandbox(orders: usize, days: u32) -> SandboxConfig {
+    SandboxConfig {
+        orders,
+        days,
+        ..SandboxConfig::default()
+    }
+}
+
+/// Midnight, China time, of the day `days_ago` days before today (China time).
+fn china_midnight(days_ago: u64) -> DateTime<Utc> {
+    let today = Utc::now().with_timezone(&Shanghai).date_naive();
+    local_midnight(today.checked_sub_days(Days::new(days_ago)).unwrap(), Shanghai).unwrap()
+}
+
+async fn an_order_created_at_midnight_two_days_ago_is_synced_but_not_one_a_millisecond_earlier(db: TestDb) {
+    let t = TestApp::start(db, quiet_sandbox(0, 2), "").await;
+    let start = china_midnight(2);
+    let on_the_edge = t.sandbox.insert_order(NewOrder::created_at(start));
+    let just_before = t.sandbox.insert_order(NewOrder::created_at(start - TimeDelta::milliseconds(1)));
+
+    let report = t.sync_once().await;
+
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(report.window.start, start);
+    let store = t.store();
+    let synced = store.find_synced_order("main", on_the_edge).await.unwrap();
+    assert_eq!(synced.expect("the midnight order is synced").created_at_1688, Some(start));
+    assert!(store.find_synced_order("main", just_before).await.unwrap().is_none());
+}
+
+async fn an_order_with_a_minus_0700_timestamp_is_stored_as_the_same_instant(db: TestDb) {
+    let t = TestApp::start(db, quiet_sandbox(0, 2), "").await;
+    let created = Utc::now() - TimeDelta::hours(5);
+    let created = DateTime::from_timestamp_millis(created.timestamp_millis()).unwrap();
+    let id = t.sandbox.insert_order(NewOrder::created_at(created).with_offset_hours(-7));
+
+    assert!(t.sync_once().await.succeeded());
+
+    let order = t.store().find_synced_order("main", id).await.unwrap().unwrap();
+    assert_eq!(order.created_at_1688, Some(created));
+}
+
+async fn an_order_id_above_2_pow_53_is_stored_exactly(db: TestDb) {
+    let t = TestApp::start(db, quiet_sandbox(0, 2), "").await;
+    let id: i64 = 3_657_499_272_179_232_333;
+    assert!(id > 1 << 53);
+    t.sandbox.insert_order(NewOrder::created_at(Utc::now() - TimeDelta::hours(1)).with_id(id));
+
+    assert!(t.sync_once().await.succeeded());
+
+    let order = t.store().find_synced_order("main", id).await.unwrap().expect("stored under its exact id");
+    assert_eq!(order.order_id_1688, Some(id));
+    assert_eq!(order.po_number, format!("1688-{id}"));
+    let text: String = t
+        .db
+        .scalar::<String>(&format!("SELECT CAST(order_id_1688 AS TEXT) FROM purchase_orders WHERE order_id_1688 = {id}"))
+        .await;
+    assert_eq!(text, "3657499272179232333");
+}
+
+async fn several_pages_arrive_once_despite_a_502_and_a_rate_limit_on_the_way(db: TestDb) {
+    let t = TestApp::start(db, quiet_sandbox(180, 2), "").await;
+    t.sandbox.push_faults([Fault::BadGateway, Fault::RateLimited, Fault::TruncatedJson]);
+
+    let report = t.sync_once().await;
+
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(report.counts.orders_seen, 180);
+    assert_eq!(report.counts.orders_inserted, 180);
+    assert_eq!(report.counts.pages, 4);
+    assert!(t.sandbox.calls("alibaba.trade.getBuyerOrderList") >= 4 + 3, "the faults were retried");
+    assert_eq!(t.db.scalar::<i64>("SELECT COUNT(*) FROM purchase_orders").await, 180);
+    assert_eq!(
+        t.db.scalar::<i64>("SELECT COUNT(DISTINCT order_id_1688) FROM purchase_orders").await,
+        180
+    );
+    for id in t.sandbox.order_ids() {
+        assert!(t.store().find_synced_order("main", id).await.unwrap().is_some(), "order {id} missing");
+    }
+}
+
+async fn a_second_run_of_the_same_window_writes_nothing(db: TestDb) {
+    let t = TestApp::start(db, quiet_sandbox(120, 2), "").await;
+    assert!(t.sync_once().await.succeeded());
+    let before = t.db.scalar::<String>("SELECT CAST(MAX(updated_at) AS TEXT) FROM purchase_orders").await;
+    let lines_before = t.db.scalar::<String>("SELECT CAST(MAX(updated_at) AS TEXT) FROM purchase_order_lines").await;
+
+    let second = t.sync_once().await;
+
+    assert!(second.succeeded(), "{:?}", second.errors);
+    assert_eq!(second.counts.orders_seen, 120);
+    assert_eq!(second.counts.orders_unchanged, 120);
+    assert_eq!(second.counts.orders_inserted + second.counts.orders_updated, 0);
+    let after = t.db.scalar::<String>("SELECT CAST(MAX(updated_at) AS TEXT) FROM purchase_orders").await;
+    let lines_after = t.db.scalar::<String>("SELECT CAST(MAX(updated_at) AS TEXT) FROM purchase_order_lines").await;
+    assert_eq!(before, after);
+    assert_eq!(lines_before, lines_after);
+}
+
+async fn erp_side_changes_survive_a_resync_of_a_changed_order(db: TestDb) {
+    let t = TestApp::start(db, quiet_sandbox(0, 2), "").await;
+    let id = t.sandbox.insert_order(NewOrder::created_at(Utc::now() - TimeDelta::hours(2)).with_lines(2));
+    assert!(t.sync_once().await.succeeded());
+    // Another ERP tool submits the order, adds a note, moves it and picks a SKU by hand.
+    t.db.execute("INSERT INTO warehouses (code, name) VALUES ('B2', 'Second warehouse')").await;
+    t.db.execute("INSERT INTO merchant_skus (sku, name) VALUES ('HAND-PICKED', 'Chosen by a person')").await;
+    t.db
+        .execute(&format!(
+            "UPDATE purchase_orders SET status = 'on_the_way', note = 'call the supplier', \
+             warehouse_id = (SELECT id FROM warehouses WHERE code = 'B2') WHERE order_id_1688 = {id}"
+        ))
+        .await;
+    t.db
+        .execute(&format!(
+            "UPDATE purchase_order_lines SET merchant_sku = 'HAND-PICKED', mapping_status = 'mapped', \
+             mapping_source = 'manual' WHERE line_no = 1 AND purchase_order_id = \
+             (SELECT id FROM purchase_orders WHERE order_id_1688 = {id})"
+        ))
+        .await;
+    // Meanwhile on 1688 the order is paid and closed by the seller.
+    t.sandbox.modify_order(id, OrderChange::Status("cancel".into()));
+
+    let report = t.sync_once().await;
+
+    assert!(report.succeeded(), "{:?}", report.errors);
+    assert_eq!(report.counts.orders_updated, 1);
+    let order = t.store().find_synced_order("main", id).await.unwrap().unwrap();
+    assert_eq!(order.status_1688.as_deref(), Some("cancel"), "1688's field follows 1688");
+    assert_eq!(order.status, "on_the_way", "a submitted order keeps the ERP's status");
+    assert_eq!(order.note.as_deref(), Some("call the supplier"));
+    let b2 = t.db.scalar::<i64>("SELECT id FROM warehouses WHERE code = 'B2'").await;
+    assert_eq!(order.warehouse_id, Some(b2));
+    let first = &order.lines[0];
+    assert_eq!(first.merchant_sku.as_deref(), Some("HAND-PICKED"));
+    assert_eq!(first.mapping_source.as_deref(), Some("manual"));
+}
+
+async fn lines_are_mapped_or_flagged_and_the_order_knows(db: TestDb) {
+    let t = TestApp::start(db, quiet_sandbox(60, 2), "").await;
+    let offers = t.sandbox.offers();
+    let mapped_offer = &offers[0];
+    let store = t.store();
+    let skus = sync1688::imports::parse_merchant_skus("M-1,,Mapped thing\n").unwrap();
+    store.import_merchant_skus(&skus).await.unwrap();
+    let csv = format!("{},{},M-1,2\n", mapped_offer.offer_id, mapped_offer.spec_id);
+    store
+        .import_mappings(&sync1688::imports::parse_mappings(&csv).unwrap())
+        .await
+        .unwrap();
+    let fully_mapped = t.sandbox.insert_order(
+        NewOrder::created_at(Utc::now() - TimeDelta::minutes(30)).with_offer(mapped_offer.offer_id, &mapped_offer.spec_id, 3),
+    );
+
+    let report = t.sync_once().await;
+
+    assert!(report.succeeded(), "{:?}", report.errors);
+    let order = store.find_synced_order("main", fully_mapped).await.unwrap().unwrap();
+    assert!(!order.has_unmapped);
+    let line = &order.lines[0];
+    assert_eq!(line.mapping_status, "mapped");
+    assert_eq!(line.merchant_sku.as_deref(), Some("M-1"));
+    assert_eq!(line.merchant_quantity, Some(line.quantity * rust_decimal::Decimal::TWO));
+    // Every other line is unmapped, and its order says so.
+    let unmapped_lines = t
+        .db
+        .scalar::<i64>("SELECT COUNT(*) FROM purchase_order_lines WHERE mapping_status = 'unmapped' AND merchant_sku IS NULL")
+        .await;
+    assert_eq!(unmapped_lines as u64, report.counts.lines_unmapped);
+    let inconsistent = t
+        .db
+        .scalar::<i64>(
+            "SELECT COUNT(*) FROM purchase_orders o WHERE o.has_unmapped <> EXISTS \
+             (SELECT 1 FROM purchase_order_lines l WHERE l.purchase_order_id = o.id AND l.mapping_status = 'unmapped')",
+        )
+        .await;
+    assert_eq!(inconsistent, 0);
+    assert!(unmapped_lines > 0);
+}
+
+async fn a_failure_in_the_middle_of_a_page_leaves_none_of_that_pages_orders(db: TestDb) {
+    // 120 orders over the last two days and one more at the window's first instant: page
+    // 3 (newest first, 50 a page) holds the 21 oldest, the special one among them.
+    let t = TestApp::start(db, quiet_sandbox(120, 2), "[sync]\npage_concurrency = 1\n").await;
+    let oldest = t.sandbox.insert_order(NewOrder::created_at(china_midnight(2)).with_lines(3));
+    install_failing_line_trigger(&t.db, oldest).await;
+
+    let report = t.sync_once().await;
+
+    assert!(!report.succeeded());
+    assert_eq!(t.db.scalar::<i64>("SELECT COUNT(*) FROM purchase_orders").await, 100, "pages 1 and 2 only");
+    assert!(t.store().find_synced_order("main", oldest).await.unwrap().is_none());
+    assert_eq!(t.db.scalar::<i64>("SELECT COUNT(*) FROM purchase_order_lines l LEFT JOIN purchase_orders o ON o.id = l.purchase_order_id WHERE o.id IS NULL").await, 0);
+}
+
+async fn a_failed_run_is_recorded_with_its_reason(db: TestDb) {
+    let t = TestApp::start(db, quiet_sandbox(10, 2), "[api]\nmax_retries = 1\n").await;
+    t.sandbox.push_faults([Fault::BadGateway, Fault::BadGateway, Fault::BadGateway]);
+
+    let report = t.sync_once().await;
+
+    assert!(!report.succeeded());
+    let runs = t.store().recent_runs(5).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "failed");
+    let error = runs[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("HTTP 502"), "{error}");
+    // The next run repairs it.
+    let next = t.sync_once().await;
+    assert!(next.succeeded(), "{:?}", next.errors);
+    assert_eq!(next.counts.orders_inserted, 10);
+}
+
+/// Makes the database refuse the lines of one order, as a constraint of another tool or a
+/// failing disk would, half-way through the page that carries it.
+async fn install_failing_line_trigger(db: &TestDb, order_id_1688: i64) {
+    match db.backend() {
+        Backend::Postgres => {
+            db.execute(&format!(
+                "CREATE FUNCTION refuse_line() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF (SELECT order_id_1688 FROM purchase_orders WHERE id = NEW.purchase_order_id) = {order_id_1688} \
+                 THEN RAISE EXCEPTION 'refused by a test trigger'; END IF; RETURN NEW; END $$; \
+                 CREATE TRIGGER refuse_line BEFORE INSERT ON purchase_order_lines \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_line();"
+            ))
+            .await;
+        }
+        Backend::Sqlite => {
+            db.execute(&format!(
+                "CREATE TRIGGER refuse_line BEFORE INSERT ON purchase_order_lines \
+                 WHEN (SELECT order_id_1688 FROM purchase_orders WHERE id = NEW.purchase_order_id) = {order_id_1688} \
+                 BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END;"
+            ))
+            .await;
+        }
+    }
+}
