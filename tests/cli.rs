@@ -6,13 +6,15 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use sync1688::sandbox::{self, SandboxConfig};
 use support::TestDb;
+use sync1688::sandbox::{self, SandboxConfig};
 
 fn sync1688(config: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sync1688"));
     cmd.arg("--config").arg(config).args(args);
-    cmd.env_remove("SYNC1688_CONFIG").env_remove("RUST_LOG").env_remove("CREDENTIALS_DIRECTORY");
+    cmd.env_remove("SYNC1688_CONFIG")
+        .env_remove("RUST_LOG")
+        .env_remove("CREDENTIALS_DIRECTORY");
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -33,7 +35,10 @@ fn a_bad_config_exits_78_and_names_the_key() {
 
     assert_eq!(out.status.code(), Some(78));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("sync.timezone") && stderr.contains("Mars/Olympus_Mons"), "{stderr}");
+    assert!(
+        stderr.contains("sync.timezone") && stderr.contains("Mars/Olympus_Mons"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -52,7 +57,10 @@ fn an_environment_variable_overrides_the_file_and_check_config_redacts_secrets()
         &["check-config"],
         &[
             ("SYNC1688__SYNC__LOOKBACK_DAYS", "5"),
-            ("SYNC1688__DATABASE__URL", "postgres://erp:db-password-value@db.internal/erp"),
+            (
+                "SYNC1688__DATABASE__URL",
+                "postgres://erp:db-password-value@db.internal/erp",
+            ),
         ],
     );
 
@@ -60,8 +68,15 @@ fn an_environment_variable_overrides_the_file_and_check_config_redacts_secrets()
     let stdout = text(&out.stdout);
     assert!(stdout.contains("lookback_days = 5"), "{stdout}");
     assert!(stdout.contains("erp:***@db.internal/erp"), "{stdout}");
-    for secret in ["app-secret-value", "refresh-token-value", "db-password-value"] {
-        assert!(!stdout.contains(secret) && !text(&out.stderr).contains(secret), "{secret} leaked");
+    for secret in [
+        "app-secret-value",
+        "refresh-token-value",
+        "db-password-value",
+    ] {
+        assert!(
+            !stdout.contains(secret) && !text(&out.stderr).contains(secret),
+            "{secret} leaked"
+        );
     }
 }
 
@@ -72,16 +87,28 @@ async fn a_bad_csv_row_is_named_by_its_line_and_nothing_from_the_file_is_written
     let config = dir.path().join("sync1688.toml");
     std::fs::write(&config, format!("[database]\nurl = \"{}\"\n", db.url())).unwrap();
     let csv = dir.path().join("skus.csv");
-    std::fs::write(&csv, "sku,gtin,name\nGOOD-1,,Good\nGOOD-2,4006381333932,Bad check digit\nGOOD-3,,Good too\n").unwrap();
+    std::fs::write(
+        &csv,
+        "sku,gtin,name\nGOOD-1,,Good\nGOOD-2,4006381333932,Bad check digit\nGOOD-3,,Good too\n",
+    )
+    .unwrap();
 
-    let out = tokio::task::spawn_blocking(move || sync1688(&config, &["skus", "import", csv.to_str().unwrap()], &[]))
-        .await
-        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        sync1688(&config, &["skus", "import", csv.to_str().unwrap()], &[])
+    })
+    .await
+    .unwrap();
 
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("line 3") && stderr.contains("4006381333932"), "{stderr}");
-    assert_eq!(db.scalar::<i64>("SELECT COUNT(*) FROM merchant_skus").await, 0);
+    assert!(
+        stderr.contains("line 3") && stderr.contains("4006381333932"),
+        "{stderr}"
+    );
+    assert_eq!(
+        db.scalar::<i64>("SELECT COUNT(*) FROM merchant_skus").await,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,12 +121,18 @@ async fn a_debug_level_run_logs_no_secret() {
         refresh_token: "refresh-token-must-not-leak".into(),
         ..SandboxConfig::default()
     };
-    let handle = sandbox::start(sandbox_config.clone(), ([127, 0, 0, 1], 0).into()).await.unwrap();
+    let handle = sandbox::start(sandbox_config.clone(), ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
     // Expire the first token mid-run so that a refresh happens too.
     handle.push_faults([sandbox::Fault::Unauthorized]);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("sync1688.toml");
-    std::fs::write(&config, support::app::config_toml(db.url(), &sandbox_config, &handle.base_url())).unwrap();
+    std::fs::write(
+        &config,
+        support::app::config_toml(db.url(), &sandbox_config, &handle.base_url()),
+    )
+    .unwrap();
 
     let out = tokio::task::spawn_blocking(move || {
         sync1688(&config, &["run", "--once"], &[("RUST_LOG", "debug")])
@@ -109,12 +142,24 @@ async fn a_debug_level_run_logs_no_secret() {
 
     let logs = format!("{}{}", text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{logs}");
-    assert!(logs.contains("sync run succeeded"), "the run logged at debug level: {logs}");
-    assert!(logs.contains("refreshing it once"), "a token refresh happened: {logs}");
-    let mut secrets = vec![sandbox_config.app_secret.clone(), sandbox_config.refresh_token.clone()];
+    assert!(
+        logs.contains("sync run succeeded"),
+        "the run logged at debug level: {logs}"
+    );
+    assert!(
+        logs.contains("refreshing it once"),
+        "a token refresh happened: {logs}"
+    );
+    let mut secrets = vec![
+        sandbox_config.app_secret.clone(),
+        sandbox_config.refresh_token.clone(),
+    ];
     secrets.extend(handle.issued_access_tokens());
     assert!(secrets.len() >= 4, "two access tokens were issued");
     for secret in &secrets {
-        assert!(!logs.contains(secret.as_str()), "a secret leaked into the logs");
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret leaked into the logs"
+        );
     }
 }

@@ -5,10 +5,10 @@ mod support;
 
 use chrono::{DateTime, Days, TimeDelta, Utc};
 use chrono_tz::Asia::Shanghai;
+use support::TestDb;
+use support::app::TestApp;
 use sync1688::domain::window::local_midnight;
 use sync1688::sandbox::{Fault, NewOrder, OrderChange, SandboxConfig};
-use support::app::TestApp;
-use support::TestDb;
 use sync1688::store::Backend;
 
 macro_rules! on_both_backends {
@@ -49,14 +49,22 @@ fn quiet_sandbox(orders: usize, days: u32) -> SandboxConfig {
 /// Midnight, China time, of the day `days_ago` days before today (China time).
 fn china_midnight(days_ago: u64) -> DateTime<Utc> {
     let today = Utc::now().with_timezone(&Shanghai).date_naive();
-    local_midnight(today.checked_sub_days(Days::new(days_ago)).unwrap(), Shanghai).unwrap()
+    local_midnight(
+        today.checked_sub_days(Days::new(days_ago)).unwrap(),
+        Shanghai,
+    )
+    .unwrap()
 }
 
-async fn an_order_created_at_midnight_two_days_ago_is_synced_but_not_one_a_millisecond_earlier(db: TestDb) {
+async fn an_order_created_at_midnight_two_days_ago_is_synced_but_not_one_a_millisecond_earlier(
+    db: TestDb,
+) {
     let t = TestApp::start(db, quiet_sandbox(0, 2), "").await;
     let start = china_midnight(2);
     let on_the_edge = t.sandbox.insert_order(NewOrder::created_at(start));
-    let just_before = t.sandbox.insert_order(NewOrder::created_at(start - TimeDelta::milliseconds(1)));
+    let just_before = t
+        .sandbox
+        .insert_order(NewOrder::created_at(start - TimeDelta::milliseconds(1)));
 
     let report = t.sync_once().await;
 
@@ -64,19 +72,37 @@ async fn an_order_created_at_midnight_two_days_ago_is_synced_but_not_one_a_milli
     assert_eq!(report.window.start, start);
     let store = t.store();
     let synced = store.find_synced_order("main", on_the_edge).await.unwrap();
-    assert_eq!(synced.expect("the midnight order is synced").created_at_1688, Some(start));
-    assert!(store.find_synced_order("main", just_before).await.unwrap().is_none());
+    assert_eq!(
+        synced
+            .expect("the midnight order is synced")
+            .created_at_1688,
+        Some(start)
+    );
+    assert!(
+        store
+            .find_synced_order("main", just_before)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn an_order_with_a_minus_0700_timestamp_is_stored_as_the_same_instant(db: TestDb) {
     let t = TestApp::start(db, quiet_sandbox(0, 2), "").await;
     let created = Utc::now() - TimeDelta::hours(5);
     let created = DateTime::from_timestamp_millis(created.timestamp_millis()).unwrap();
-    let id = t.sandbox.insert_order(NewOrder::created_at(created).with_offset_hours(-7));
+    let id = t
+        .sandbox
+        .insert_order(NewOrder::created_at(created).with_offset_hours(-7));
 
     assert!(t.sync_once().await.succeeded());
 
-    let order = t.store().find_synced_order("main", id).await.unwrap().unwrap();
+    let order = t
+        .store()
+        .find_synced_order("main", id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(order.created_at_1688, Some(created));
 }
 
@@ -84,23 +110,31 @@ async fn an_order_id_above_2_pow_53_is_stored_exactly(db: TestDb) {
     let t = TestApp::start(db, quiet_sandbox(0, 2), "").await;
     let id: i64 = 3_657_499_272_179_232_333;
     assert!(id > 1 << 53);
-    t.sandbox.insert_order(NewOrder::created_at(Utc::now() - TimeDelta::hours(1)).with_id(id));
+    t.sandbox
+        .insert_order(NewOrder::created_at(Utc::now() - TimeDelta::hours(1)).with_id(id));
 
     assert!(t.sync_once().await.succeeded());
 
-    let order = t.store().find_synced_order("main", id).await.unwrap().expect("stored under its exact id");
+    let order = t
+        .store()
+        .find_synced_order("main", id)
+        .await
+        .unwrap()
+        .expect("stored under its exact id");
     assert_eq!(order.order_id_1688, Some(id));
     assert_eq!(order.po_number, format!("1688-{id}"));
-    let text: String = t
-        .db
-        .scalar::<String>(&format!("SELECT CAST(order_id_1688 AS TEXT) FROM purchase_orders WHERE order_id_1688 = {id}"))
+    let text: String =
+        t.db.scalar::<String>(&format!(
+            "SELECT CAST(order_id_1688 AS TEXT) FROM purchase_orders WHERE order_id_1688 = {id}"
+        ))
         .await;
     assert_eq!(text, "3657499272179232333");
 }
 
 async fn several_pages_arrive_once_despite_a_502_and_a_rate_limit_on_the_way(db: TestDb) {
     let t = TestApp::start(db, quiet_sandbox(180, 2), "").await;
-    t.sandbox.push_faults([Fault::BadGateway, Fault::RateLimited, Fault::TruncatedJson]);
+    t.sandbox
+        .push_faults([Fault::BadGateway, Fault::RateLimited, Fault::TruncatedJson]);
 
     let report = t.sync_once().await;
 
@@ -108,67 +142,113 @@ async fn several_pages_arrive_once_despite_a_502_and_a_rate_limit_on_the_way(db:
     assert_eq!(report.counts.orders_seen, 180);
     assert_eq!(report.counts.orders_inserted, 180);
     assert_eq!(report.counts.pages, 4);
-    assert!(t.sandbox.calls("alibaba.trade.getBuyerOrderList") >= 4 + 3, "the faults were retried");
-    assert_eq!(t.db.scalar::<i64>("SELECT COUNT(*) FROM purchase_orders").await, 180);
+    assert!(
+        t.sandbox.calls("alibaba.trade.getBuyerOrderList") >= 4 + 3,
+        "the faults were retried"
+    );
     assert_eq!(
-        t.db.scalar::<i64>("SELECT COUNT(DISTINCT order_id_1688) FROM purchase_orders").await,
+        t.db.scalar::<i64>("SELECT COUNT(*) FROM purchase_orders")
+            .await,
+        180
+    );
+    assert_eq!(
+        t.db.scalar::<i64>("SELECT COUNT(DISTINCT order_id_1688) FROM purchase_orders")
+            .await,
         180
     );
     for id in t.sandbox.order_ids() {
-        assert!(t.store().find_synced_order("main", id).await.unwrap().is_some(), "order {id} missing");
+        assert!(
+            t.store()
+                .find_synced_order("main", id)
+                .await
+                .unwrap()
+                .is_some(),
+            "order {id} missing"
+        );
     }
 }
 
 async fn a_second_run_of_the_same_window_writes_nothing(db: TestDb) {
     let t = TestApp::start(db, quiet_sandbox(120, 2), "").await;
     assert!(t.sync_once().await.succeeded());
-    let before = t.db.scalar::<String>("SELECT CAST(MAX(updated_at) AS TEXT) FROM purchase_orders").await;
-    let lines_before = t.db.scalar::<String>("SELECT CAST(MAX(updated_at) AS TEXT) FROM purchase_order_lines").await;
+    let before =
+        t.db.scalar::<String>("SELECT CAST(MAX(updated_at) AS TEXT) FROM purchase_orders")
+            .await;
+    let lines_before =
+        t.db.scalar::<String>("SELECT CAST(MAX(updated_at) AS TEXT) FROM purchase_order_lines")
+            .await;
 
     let second = t.sync_once().await;
 
     assert!(second.succeeded(), "{:?}", second.errors);
     assert_eq!(second.counts.orders_seen, 120);
     assert_eq!(second.counts.orders_unchanged, 120);
-    assert_eq!(second.counts.orders_inserted + second.counts.orders_updated, 0);
-    let after = t.db.scalar::<String>("SELECT CAST(MAX(updated_at) AS TEXT) FROM purchase_orders").await;
-    let lines_after = t.db.scalar::<String>("SELECT CAST(MAX(updated_at) AS TEXT) FROM purchase_order_lines").await;
+    assert_eq!(
+        second.counts.orders_inserted + second.counts.orders_updated,
+        0
+    );
+    let after =
+        t.db.scalar::<String>("SELECT CAST(MAX(updated_at) AS TEXT) FROM purchase_orders")
+            .await;
+    let lines_after =
+        t.db.scalar::<String>("SELECT CAST(MAX(updated_at) AS TEXT) FROM purchase_order_lines")
+            .await;
     assert_eq!(before, after);
     assert_eq!(lines_before, lines_after);
 }
 
 async fn erp_side_changes_survive_a_resync_of_a_changed_order(db: TestDb) {
     let t = TestApp::start(db, quiet_sandbox(0, 2), "").await;
-    let id = t.sandbox.insert_order(NewOrder::created_at(Utc::now() - TimeDelta::hours(2)).with_lines(2));
+    let id = t
+        .sandbox
+        .insert_order(NewOrder::created_at(Utc::now() - TimeDelta::hours(2)).with_lines(2));
     assert!(t.sync_once().await.succeeded());
     // Another ERP tool submits the order, adds a note, moves it and picks a SKU by hand.
-    t.db.execute("INSERT INTO warehouses (code, name) VALUES ('B2', 'Second warehouse')").await;
-    t.db.execute("INSERT INTO merchant_skus (sku, name) VALUES ('HAND-PICKED', 'Chosen by a person')").await;
+    t.db.execute("INSERT INTO warehouses (code, name) VALUES ('B2', 'Second warehouse')")
+        .await;
+    t.db.execute(
+        "INSERT INTO merchant_skus (sku, name) VALUES ('HAND-PICKED', 'Chosen by a person')",
+    )
+    .await;
     t.db
         .execute(&format!(
             "UPDATE purchase_orders SET status = 'on_the_way', note = 'call the supplier', \
              warehouse_id = (SELECT id FROM warehouses WHERE code = 'B2') WHERE order_id_1688 = {id}"
         ))
         .await;
-    t.db
-        .execute(&format!(
-            "UPDATE purchase_order_lines SET merchant_sku = 'HAND-PICKED', mapping_status = 'mapped', \
+    t.db.execute(&format!(
+        "UPDATE purchase_order_lines SET merchant_sku = 'HAND-PICKED', mapping_status = 'mapped', \
              mapping_source = 'manual' WHERE line_no = 1 AND purchase_order_id = \
              (SELECT id FROM purchase_orders WHERE order_id_1688 = {id})"
-        ))
-        .await;
+    ))
+    .await;
     // Meanwhile on 1688 the order is paid and closed by the seller.
-    t.sandbox.modify_order(id, OrderChange::Status("cancel".into()));
+    t.sandbox
+        .modify_order(id, OrderChange::Status("cancel".into()));
 
     let report = t.sync_once().await;
 
     assert!(report.succeeded(), "{:?}", report.errors);
     assert_eq!(report.counts.orders_updated, 1);
-    let order = t.store().find_synced_order("main", id).await.unwrap().unwrap();
-    assert_eq!(order.status_1688.as_deref(), Some("cancel"), "1688's field follows 1688");
-    assert_eq!(order.status, "on_the_way", "a submitted order keeps the ERP's status");
+    let order = t
+        .store()
+        .find_synced_order("main", id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        order.status_1688.as_deref(),
+        Some("cancel"),
+        "1688's field follows 1688"
+    );
+    assert_eq!(
+        order.status, "on_the_way",
+        "a submitted order keeps the ERP's status"
+    );
     assert_eq!(order.note.as_deref(), Some("call the supplier"));
-    let b2 = t.db.scalar::<i64>("SELECT id FROM warehouses WHERE code = 'B2'").await;
+    let b2 =
+        t.db.scalar::<i64>("SELECT id FROM warehouses WHERE code = 'B2'")
+            .await;
     assert_eq!(order.warehouse_id, Some(b2));
     let first = &order.lines[0];
     assert_eq!(first.merchant_sku.as_deref(), Some("HAND-PICKED"));
@@ -188,18 +268,29 @@ async fn lines_are_mapped_or_flagged_and_the_order_knows(db: TestDb) {
         .await
         .unwrap();
     let fully_mapped = t.sandbox.insert_order(
-        NewOrder::created_at(Utc::now() - TimeDelta::minutes(30)).with_offer(mapped_offer.offer_id, &mapped_offer.spec_id, 3),
+        NewOrder::created_at(Utc::now() - TimeDelta::minutes(30)).with_offer(
+            mapped_offer.offer_id,
+            &mapped_offer.spec_id,
+            3,
+        ),
     );
 
     let report = t.sync_once().await;
 
     assert!(report.succeeded(), "{:?}", report.errors);
-    let order = store.find_synced_order("main", fully_mapped).await.unwrap().unwrap();
+    let order = store
+        .find_synced_order("main", fully_mapped)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!order.has_unmapped);
     let line = &order.lines[0];
     assert_eq!(line.mapping_status, "mapped");
     assert_eq!(line.merchant_sku.as_deref(), Some("M-1"));
-    assert_eq!(line.merchant_quantity, Some(line.quantity * rust_decimal::Decimal::TWO));
+    assert_eq!(
+        line.merchant_quantity,
+        Some(line.quantity * rust_decimal::Decimal::TWO)
+    );
     // Every other line is unmapped, and its order says so.
     let unmapped_lines = t
         .db
@@ -221,20 +312,34 @@ async fn a_failure_in_the_middle_of_a_page_leaves_none_of_that_pages_orders(db: 
     // 120 orders over the last two days and one more at the window's first instant: page
     // 3 (newest first, 50 a page) holds the 21 oldest, the special one among them.
     let t = TestApp::start(db, quiet_sandbox(120, 2), "[sync]\npage_concurrency = 1\n").await;
-    let oldest = t.sandbox.insert_order(NewOrder::created_at(china_midnight(2)).with_lines(3));
+    let oldest = t
+        .sandbox
+        .insert_order(NewOrder::created_at(china_midnight(2)).with_lines(3));
     install_failing_line_trigger(&t.db, oldest).await;
 
     let report = t.sync_once().await;
 
     assert!(!report.succeeded());
-    assert_eq!(t.db.scalar::<i64>("SELECT COUNT(*) FROM purchase_orders").await, 100, "pages 1 and 2 only");
-    assert!(t.store().find_synced_order("main", oldest).await.unwrap().is_none());
+    assert_eq!(
+        t.db.scalar::<i64>("SELECT COUNT(*) FROM purchase_orders")
+            .await,
+        100,
+        "pages 1 and 2 only"
+    );
+    assert!(
+        t.store()
+            .find_synced_order("main", oldest)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(t.db.scalar::<i64>("SELECT COUNT(*) FROM purchase_order_lines l LEFT JOIN purchase_orders o ON o.id = l.purchase_order_id WHERE o.id IS NULL").await, 0);
 }
 
 async fn a_failed_run_is_recorded_with_its_reason(db: TestDb) {
     let t = TestApp::start(db, quiet_sandbox(10, 2), "[api]\nmax_retries = 1\n").await;
-    t.sandbox.push_faults([Fault::BadGateway, Fault::BadGateway, Fault::BadGateway]);
+    t.sandbox
+        .push_faults([Fault::BadGateway, Fault::BadGateway, Fault::BadGateway]);
 
     let report = t.sync_once().await;
 

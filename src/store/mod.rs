@@ -222,7 +222,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Upserts merchant SKUs by `sku`, all or nothing. A GTIN already used by another
     /// SKU is an [`StoreError::InvalidRow`] naming the line.
-    async fn import_merchant_skus(&self, rows: &[Numbered<MerchantSku>]) -> StoreResult<ImportOutcome>;
+    async fn import_merchant_skus(
+        &self,
+        rows: &[Numbered<MerchantSku>],
+    ) -> StoreResult<ImportOutcome>;
 
     /// Upserts mappings by (offer id, spec id), all or nothing, then re-maps the waiting
     /// unmapped lines of orders not yet received. A merchant SKU that does not exist is an
@@ -231,7 +234,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records the start of a run (`status = 'running'`) and returns its id. Runs of the
     /// same account left `running` by a process that died are closed as failed first.
-    async fn begin_run(&self, account: &str, kind: RunKind, window: SyncWindow) -> StoreResult<i64>;
+    async fn begin_run(&self, account: &str, kind: RunKind, window: SyncWindow)
+    -> StoreResult<i64>;
 
     /// Records how a run ended.
     async fn finish_run(
@@ -245,10 +249,18 @@ pub trait Store: Send + Sync + 'static {
     /// Writes one page of orders in one transaction: new orders inserted, changed orders
     /// updated (1688-owned fields only), unchanged orders not touched, tombstoned orders
     /// skipped. Either the whole page is written or none of it.
-    async fn write_page(&self, target: &PageTarget, orders: &[IncomingOrder]) -> StoreResult<PageOutcome>;
+    async fn write_page(
+        &self,
+        target: &PageTarget,
+        orders: &[IncomingOrder],
+    ) -> StoreResult<PageOutcome>;
 
     /// The purchase order synced from 1688 order `order_id_1688` of `account`.
-    async fn find_synced_order(&self, account: &str, order_id_1688: i64) -> StoreResult<Option<StoredOrder>>;
+    async fn find_synced_order(
+        &self,
+        account: &str,
+        order_id_1688: i64,
+    ) -> StoreResult<Option<StoredOrder>>;
 
     /// The most recent runs, newest first.
     async fn recent_runs(&self, limit: u32) -> StoreResult<Vec<SyncRunRow>>;
@@ -259,13 +271,20 @@ pub trait Store: Send + Sync + 'static {
     async fn unmapped_items(&self, limit: u32) -> StoreResult<Vec<UnmappedItem>>;
 
     /// Records that `order_id_1688` of `account` must never be imported again.
-    async fn add_tombstone(&self, account: &str, order_id_1688: i64, reason: &str) -> StoreResult<()>;
+    async fn add_tombstone(
+        &self,
+        account: &str,
+        order_id_1688: i64,
+        reason: &str,
+    ) -> StoreResult<()>;
 }
 
 /// Opens the database named by `url`, choosing the backend by its scheme.
 pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
     match scheme_of(url)? {
-        Backend::Postgres => Ok(Arc::new(PostgresStore::connect(url, max_connections).await?)),
+        Backend::Postgres => Ok(Arc::new(
+            PostgresStore::connect(url, max_connections).await?,
+        )),
         Backend::Sqlite => Ok(Arc::new(SqliteStore::connect(url, max_connections).await?)),
     }
 }
@@ -275,7 +294,9 @@ pub fn scheme_of(url: &str) -> StoreResult<Backend> {
     let scheme = url
         .split_once(':')
         .map(|(s, _)| s.to_ascii_lowercase())
-        .ok_or_else(|| StoreError::BadUrl("missing a scheme such as postgres:// or sqlite:".into()))?;
+        .ok_or_else(|| {
+            StoreError::BadUrl("missing a scheme such as postgres:// or sqlite:".into())
+        })?;
     match scheme.as_str() {
         "postgres" | "postgresql" => Ok(Backend::Postgres),
         "sqlite" => Ok(Backend::Sqlite),
@@ -325,7 +346,10 @@ mod tests {
     fn the_scheme_chooses_the_backend() {
         assert_eq!(scheme_of("postgres://u@h/db").unwrap(), Backend::Postgres);
         assert_eq!(scheme_of("postgresql://u@h/db").unwrap(), Backend::Postgres);
-        assert_eq!(scheme_of("sqlite://x.db?mode=rwc").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            scheme_of("sqlite://x.db?mode=rwc").unwrap(),
+            Backend::Sqlite
+        );
         assert_eq!(scheme_of("sqlite::memory:").unwrap(), Backend::Sqlite);
         let err = scheme_of("mysql://u@h/db").unwrap_err().to_string();
         assert!(err.contains("mysql"), "{err}");
@@ -333,9 +357,13 @@ mod tests {
 
     #[test]
     fn a_password_never_leaves_redact_url() {
-        let r = redact_url("postgres://erp:s3cr3t@db.local:5432/erp?sslmode=require&password=other");
+        let r =
+            redact_url("postgres://erp:s3cr3t@db.local:5432/erp?sslmode=require&password=other");
         assert!(!r.contains("s3cr3t") && !r.contains("other"), "{r}");
         assert!(r.contains("erp:***@db.local:5432/erp"), "{r}");
-        assert_eq!(redact_url("sqlite://sync1688.db?mode=rwc"), "sqlite://sync1688.db?mode=rwc");
+        assert_eq!(
+            redact_url("sqlite://sync1688.db?mode=rwc"),
+            "sqlite://sync1688.db?mode=rwc"
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests. Every test file declares `mod support;` and
-//! uses a part of it, hence the `dead_code` allowance.
-#![allow(dead_code)]
+//! uses a part of it, hence the allowances.
+#![allow(dead_code, unused_imports)]
 
 pub mod app;
 pub mod db;
