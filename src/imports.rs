@@ -247,7 +247,7 @@ fn records(text: &str, header: &str, problems: &mut Vec<RowProblem>) -> Vec<(usi
             Ok(record) => {
                 let line = record
                     .position()
-                    .map(|p| p.line() as usize)
+                    .map(|p| line_of(text, p.byte()))
                     .unwrap_or(index + 1);
                 let fields: Vec<String> = record.iter().map(str::to_owned).collect();
                 if fields.iter().all(String::is_empty) {
@@ -259,7 +259,10 @@ fn records(text: &str, header: &str, problems: &mut Vec<RowProblem>) -> Vec<(usi
                 out.push((line, fields));
             }
             Err(e) => {
-                let line = e.position().map(|p| p.line() as usize).unwrap_or(index + 1);
+                let line = e
+                    .position()
+                    .map(|p| line_of(text, p.byte()))
+                    .unwrap_or(index + 1);
                 problems.push(RowProblem {
                     line,
                     message: format!("not valid CSV: {e}"),
@@ -268,6 +271,18 @@ fn records(text: &str, header: &str, problems: &mut Vec<RowProblem>) -> Vec<(usi
         }
     }
     out
+}
+
+/// The 1-based line of a byte offset. The CSV reader's own line count skips blank lines,
+/// which would send a user to the wrong line.
+fn line_of(text: &str, byte: u64) -> usize {
+    let bytes = text.as_bytes();
+    let mut end = (byte as usize).min(bytes.len());
+    // The reader's position is where it started reading, before the blank lines it skipped.
+    while end < bytes.len() && matches!(bytes[end], b'\n' | b'\r') {
+        end += 1;
+    }
+    bytes[..end].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 fn check_sku(sku: &str) -> Result<(), String> {
