@@ -159,6 +159,7 @@ async fn target(store: &dyn Store) -> PageTarget {
             .begin_run(ACCOUNT, RunKind::Window, window())
             .await
             .unwrap(),
+        fence: None,
     }
 }
 

@@ -34,6 +34,10 @@ pub enum StoreError {
     /// A row of an import that cannot be written; `line` is the 1-based line of the file.
     #[error("line {line}: {message}")]
     InvalidRow { line: usize, message: String },
+    /// The account's lease was lost (expired and taken by another instance): the write
+    /// was rolled back.
+    #[error("the lease of account `{account}` was lost; the write was rolled back")]
+    LeaseLost { account: String },
     /// A stored value that does not parse (e.g. a decimal stored as text in SQLite).
     #[error("corrupt value in {column}: {value}")]
     Corrupt { column: &'static str, value: String },
@@ -81,6 +85,8 @@ pub struct PageTarget {
     pub warehouse_id: i64,
     /// The run that writes the page (for the record).
     pub run_id: i64,
+    /// When set, the write commits only while this lease is still held.
+    pub fence: Option<Fence>,
 }
 
 /// What writing one page did.
@@ -203,6 +209,54 @@ pub struct Totals {
     pub suppliers: u64,
 }
 
+/// Proof that this process holds an account's lease: checked at the end of every write
+/// transaction, so a writer that lost its lease rolls back instead of racing the new
+/// holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub account: String,
+    pub owner: String,
+    pub generation: i64,
+}
+
+/// A held lease and until when (database clock).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub fence: Fence,
+    pub until: DateTime<Utc>,
+}
+
+/// One row of `sync_leases`, for operators.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseRow {
+    pub account: String,
+    pub owner: Option<String>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub generation: i64,
+}
+
+/// A backfill's progress, kept so that a rerun after a crash resumes where it stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillProgress {
+    pub id: i64,
+    pub account: String,
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    /// Every order created before this instant is committed; `None` before the first chunk.
+    pub done_until: Option<DateTime<Utc>>,
+    pub finished: bool,
+}
+
+/// What the runs of one account say about its health, from `sync_runs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRunStatus {
+    pub account: String,
+    pub last_success: Option<DateTime<Utc>>,
+    /// Failed runs since the last success.
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+}
+
 /// The shared ERP database, whatever the backend.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -277,6 +331,76 @@ pub trait Store: Send + Sync + 'static {
         order_id_1688: i64,
         reason: &str,
     ) -> StoreResult<()>;
+
+    /// Claims the lease of `account` for `owner` for `ttl` (database clock), in one
+    /// conditional statement: granted when nobody holds it, when it expired, or when
+    /// `owner` already holds it (then renewed). A change of holder increments the
+    /// generation. `None` when another owner holds a live lease.
+    async fn try_claim_lease(
+        &self,
+        account: &str,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<Option<Lease>> {
+        unimplemented!("issue 3 store work in progress")
+    }
+
+    /// Extends a held lease; `None` when it was lost (expired and taken, or released).
+    async fn renew_lease(
+        &self,
+        fence: &Fence,
+        ttl: std::time::Duration,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        unimplemented!("issue 3 store work in progress")
+    }
+
+    /// Gives a lease up (graceful shutdown) so that another instance may take it at once.
+    async fn release_lease(&self, fence: &Fence) -> StoreResult<()> {
+        unimplemented!("issue 3 store work in progress")
+    }
+
+    /// Every lease row, for operators and tests.
+    async fn leases(&self) -> StoreResult<Vec<LeaseRow>> {
+        unimplemented!("issue 3 store work in progress")
+    }
+
+    /// The change-tracking cursor of `account`: orders modified before it are known.
+    async fn change_cursor(&self, account: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        unimplemented!("issue 3 store work in progress")
+    }
+
+    /// Moves the cursor forward to `to` (never backward), checking `fence` when given.
+    async fn advance_change_cursor(
+        &self,
+        account: &str,
+        to: DateTime<Utc>,
+        fence: Option<&Fence>,
+    ) -> StoreResult<()> {
+        unimplemented!("issue 3 store work in progress")
+    }
+
+    /// The unfinished backfill of exactly this account and window, or a new one.
+    async fn open_backfill(
+        &self,
+        account: &str,
+        window: SyncWindow,
+    ) -> StoreResult<BackfillProgress> {
+        unimplemented!("issue 3 store work in progress")
+    }
+
+    /// Records that every order created up to `done_until` is committed.
+    async fn backfill_progress(&self, id: i64, done_until: DateTime<Utc>) -> StoreResult<()> {
+        unimplemented!("issue 3 store work in progress")
+    }
+
+    async fn finish_backfill(&self, id: i64) -> StoreResult<()> {
+        unimplemented!("issue 3 store work in progress")
+    }
+
+    /// Per account that has runs: last success, failures since, last error.
+    async fn account_run_status(&self) -> StoreResult<Vec<AccountRunStatus>> {
+        unimplemented!("issue 3 store work in progress")
+    }
 }
 
 /// Opens the database named by `url`, choosing the backend by its scheme.

@@ -129,6 +129,7 @@ impl SyncJob<'_> {
             account: self.account.name.clone(),
             warehouse_id,
             run_id,
+            fence: None,
         };
         let mut writer = PageWriter {
             store: self.store.as_ref(),
