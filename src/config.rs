@@ -46,6 +46,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub http: HttpSettings,
     pub sync: SyncSettings,
+    pub daemon: DaemonSettings,
     pub api: ApiSettings,
     pub log: LogSettings,
     pub accounts: Vec<AccountSettings>,
@@ -61,6 +62,17 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub listen: SocketAddr,
+    /// `None`: three schedule periods of each account.
+    pub ready_max_age: Option<Duration>,
+    pub db_check_cache: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DaemonSettings {
+    pub shutdown_grace: Duration,
+    pub lease_ttl: Duration,
+    /// This instance's name in `sync_leases.owner`.
+    pub instance_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +83,8 @@ pub struct SyncSettings {
     pub page_size: u32,
     pub page_concurrency: usize,
     pub backfill_chunk_days: u32,
+    pub change_overlap: Duration,
+    pub change_safety_margin: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +119,8 @@ pub struct AccountSettings {
     pub api_base: String,
     pub default_warehouse: String,
     pub requests_per_second: u32,
+    /// Cron with seconds first, in `sync.timezone`.
+    pub schedule: String,
 }
 
 // The shape of the layered sources before validation.
@@ -113,6 +129,7 @@ struct Raw {
     database: RawDatabase,
     http: RawHttp,
     sync: RawSync,
+    daemon: RawDaemon,
     api: RawApi,
     log: RawLog,
     #[serde(default)]
@@ -129,6 +146,15 @@ struct RawDatabase {
 #[derive(Deserialize)]
 struct RawHttp {
     listen: String,
+    ready_max_age_secs: u64,
+    db_check_cache_secs: u64,
+}
+
+#[derive(Deserialize)]
+struct RawDaemon {
+    shutdown_grace_secs: u64,
+    lease_ttl_secs: u64,
+    instance_id: String,
 }
 
 #[derive(Deserialize)]
@@ -139,6 +165,8 @@ struct RawSync {
     page_size: u32,
     page_concurrency: usize,
     backfill_chunk_days: u32,
+    change_overlap_secs: u64,
+    change_safety_margin_secs: u64,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +197,7 @@ struct RawAccount {
     api_base: Option<String>,
     default_warehouse: Option<String>,
     requests_per_second: Option<u32>,
+    schedule: Option<String>,
 }
 
 /// Where configuration comes from, besides the built-in defaults.
@@ -265,6 +294,17 @@ impl Settings {
         let _ = writeln!(out, "page_size = {}", s.page_size);
         let _ = writeln!(out, "page_concurrency = {}", s.page_concurrency);
         let _ = writeln!(out, "backfill_chunk_days = {}", s.backfill_chunk_days);
+        let _ = writeln!(out, "change_overlap_secs = {}", s.change_overlap.as_secs());
+        let _ = writeln!(
+            out,
+            "change_safety_margin_secs = {}",
+            s.change_safety_margin.as_secs()
+        );
+        let d = &self.daemon;
+        let _ = writeln!(out, "\n[daemon]");
+        let _ = writeln!(out, "shutdown_grace_secs = {}", d.shutdown_grace.as_secs());
+        let _ = writeln!(out, "lease_ttl_secs = {}", d.lease_ttl.as_secs());
+        let _ = writeln!(out, "instance_id = {}", q(&d.instance_id));
         let a = &self.api;
         let _ = writeln!(out, "\n[api]");
         let _ = writeln!(out, "timeout_secs = {}", a.timeout.as_secs());
@@ -300,6 +340,7 @@ impl Settings {
             let _ = writeln!(out, "api_base = {}", q(&acc.api_base));
             let _ = writeln!(out, "default_warehouse = {}", q(&acc.default_warehouse));
             let _ = writeln!(out, "requests_per_second = {}", acc.requests_per_second);
+            let _ = writeln!(out, "schedule = {}", q(&acc.schedule));
         }
         out
     }
@@ -345,16 +386,7 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
             format!("unknown time zone `{}`", raw.sync.timezone),
         )
     })?;
-    let fields = raw.sync.schedule.split_whitespace().count();
-    if !(6..=7).contains(&fields) {
-        return Err(ConfigError::invalid(
-            "sync.schedule",
-            format!(
-                "`{}` is not a cron expression with seconds first (6 or 7 fields)",
-                raw.sync.schedule
-            ),
-        ));
-    }
+    parse_schedule(&raw.sync.schedule).map_err(|m| ConfigError::invalid("sync.schedule", m))?;
     if !(1..=366).contains(&raw.sync.lookback_days) {
         return Err(ConfigError::invalid(
             "sync.lookback_days",
@@ -415,6 +447,24 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
             format!("`{}` is not a valid filter: {e}", raw.log.level),
         )
     })?;
+
+    if raw.daemon.lease_ttl_secs < 5 {
+        return Err(ConfigError::invalid(
+            "daemon.lease_ttl_secs",
+            "must be at least 5",
+        ));
+    }
+    if raw.daemon.shutdown_grace_secs == 0 {
+        return Err(ConfigError::invalid(
+            "daemon.shutdown_grace_secs",
+            "must be at least 1",
+        ));
+    }
+    let instance_id = if raw.daemon.instance_id.trim().is_empty() {
+        default_instance_id()
+    } else {
+        raw.daemon.instance_id.trim().to_owned()
+    };
 
     let mut accounts: Vec<AccountSettings> = Vec::with_capacity(raw.accounts.len());
     for (i, acc) in raw.accounts.into_iter().enumerate() {
@@ -484,6 +534,8 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
                 "is required: the warehouse code synced orders land in",
             ));
         }
+        let schedule = acc.schedule.unwrap_or_else(|| raw.sync.schedule.clone());
+        parse_schedule(&schedule).map_err(|m| ConfigError::invalid(key("schedule"), m))?;
         let requests_per_second = acc
             .requests_per_second
             .unwrap_or(raw.api.requests_per_second);
@@ -501,6 +553,7 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
             api_base,
             default_warehouse,
             requests_per_second,
+            schedule,
         });
     }
 
@@ -509,7 +562,17 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
             url,
             max_connections: raw.database.max_connections,
         },
-        http: HttpSettings { listen },
+        http: HttpSettings {
+            listen,
+            ready_max_age: (raw.http.ready_max_age_secs > 0)
+                .then(|| Duration::from_secs(raw.http.ready_max_age_secs)),
+            db_check_cache: Duration::from_secs(raw.http.db_check_cache_secs),
+        },
+        daemon: DaemonSettings {
+            shutdown_grace: Duration::from_secs(raw.daemon.shutdown_grace_secs),
+            lease_ttl: Duration::from_secs(raw.daemon.lease_ttl_secs),
+            instance_id,
+        },
         sync: SyncSettings {
             schedule: raw.sync.schedule,
             timezone,
@@ -517,6 +580,8 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
             page_size: raw.sync.page_size,
             page_concurrency: raw.sync.page_concurrency,
             backfill_chunk_days: raw.sync.backfill_chunk_days,
+            change_overlap: Duration::from_secs(raw.sync.change_overlap_secs),
+            change_safety_margin: Duration::from_secs(raw.sync.change_safety_margin_secs),
         },
         api: ApiSettings {
             timeout: Duration::from_secs(raw.api.timeout_secs),
@@ -532,6 +597,49 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
         },
         accounts,
     })
+}
+
+/// Parses a cron expression with seconds first (6 fields, or 7 with a year).
+pub fn parse_schedule(expression: &str) -> Result<croner::Cron, String> {
+    let fields = expression.split_whitespace().count();
+    if !(6..=7).contains(&fields) {
+        return Err(format!(
+            "`{expression}` is not a cron expression with seconds first (6 or 7 fields)"
+        ));
+    }
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .build()
+        .parse(expression)
+        .map_err(|e| format!("`{expression}` is not a valid cron expression: {e}"))
+}
+
+/// `hostname:pid`, unique enough among instances sharing a database.
+fn default_instance_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
+impl AccountSettings {
+    /// The time between two runs of this account's schedule (the shortest gap of the next
+    /// few), for readiness limits.
+    pub fn schedule_period(&self, tz: Tz) -> Duration {
+        let Ok(cron) = parse_schedule(&self.schedule) else {
+            return Duration::from_secs(900);
+        };
+        let now = chrono::Utc::now().with_timezone(&tz);
+        let times: Vec<_> = cron.iter_after(now).take(4).collect();
+        times
+            .windows(2)
+            .filter_map(|w| (w[1] - w[0]).to_std().ok())
+            .min()
+            .unwrap_or(Duration::from_secs(900))
+    }
 }
 
 /// Resolves a secret given inline, as a file, or in the credentials directory (in that
@@ -623,6 +731,9 @@ mod tests {
             ("[http]\nlisten = \"localhost\"", "http.listen"),
             ("[database]\nurl = \"mysql://u@h/db\"", "database.url"),
             ("[log]\nformat = \"xml\"", "log.format"),
+            ("[sync]\nschedule = \"0 */15 * * *\"", "sync.schedule"),
+            ("[sync]\nschedule = \"0 61 * * * *\"", "sync.schedule"),
+            ("[daemon]\nlease_ttl_secs = 1", "daemon.lease_ttl_secs"),
         ];
         for (toml, key) in cases {
             let err = load(toml).unwrap_err().to_string();

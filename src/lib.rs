@@ -11,6 +11,7 @@ pub mod commands;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod health;
 pub mod imports;
 pub mod sandbox;
 pub mod store;
