@@ -3,16 +3,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use chrono::{NaiveDate, Utc};
+use chrono::{NaiveDate, TimeDelta, Utc};
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use crate::api1688::{ApiError, Client1688, OrderFilter};
 use crate::config::Settings;
+use crate::daemon::lease::LeaseKeeper;
 use crate::domain::RunKind;
 use crate::domain::window::{SyncWindow, WindowError};
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, Fence, Store, StoreError};
 use crate::sync::{RunReport, SyncJob};
 
 /// Start-up and command failures that are not a sync's own (those are in its report).
@@ -30,10 +32,21 @@ pub enum AppError {
     NoAccounts,
     #[error("--from and --to go together")]
     HalfRange,
+    #[error("account `{account}` is being synced by {holder}; try again when it is done")]
+    LeaseBusy { account: String, holder: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
+/// Told after each backfill chunk: (account, chunks done, chunks in all).
+pub type ProgressFn = Arc<dyn Fn(&str, usize, usize) + Send + Sync>;
+
 /// What `run --once` covers.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunOnceOptions {
     /// Only this account (all when `None`).
     pub account: Option<String>,
@@ -41,7 +54,22 @@ pub struct RunOnceOptions {
     /// window.
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
+    /// Called after each backfill chunk with (account, chunks done, chunks in all).
+    pub progress: Option<ProgressFn>,
 }
+
+impl std::fmt::Debug for RunOnceOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOnceOptions")
+            .field("account", &self.account)
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How long a one-shot run waits for the daemon to finish its run of the same account.
+const LEASE_WAIT: Duration = Duration::from_secs(120);
 
 pub struct Application {
     settings: Arc<Settings>,
@@ -87,56 +115,227 @@ impl Application {
         self.cancel.clone()
     }
 
+    /// The lease owner name of this process.
+    pub fn instance_id(&self) -> &str {
+        &self.settings.daemon.instance_id
+    }
+
     /// One sync of every selected account (concurrently), over the rolling window or the
-    /// `--from/--to` days cut into chunks. Returns every run's report.
+    /// `--from/--to` days. Each account's lease is held for the duration, so a one-shot
+    /// run never races a daemon. A backfill is cut into chunks whose progress is stored:
+    /// a rerun after a crash resumes after the last committed chunk.
     pub async fn run_once(&self, options: &RunOnceOptions) -> Result<Vec<RunReport>, AppError> {
         let accounts = self.select_accounts(options.account.as_deref())?;
         let tz = self.settings.sync.timezone;
-        let (kind, windows) = match (options.from, options.to) {
-            (Some(from), Some(to)) => (
-                RunKind::Backfill,
-                SyncWindow::dates(from, to, tz)?.chunks(self.settings.sync.backfill_chunk_days),
-            ),
-            (None, None) => (
-                RunKind::Window,
-                vec![SyncWindow::lookback(
-                    Utc::now(),
-                    tz,
-                    self.settings.sync.lookback_days,
-                )?],
-            ),
+        let backfill = match (options.from, options.to) {
+            (Some(from), Some(to)) => Some(SyncWindow::dates(from, to, tz)?),
+            (None, None) => None,
             _ => return Err(AppError::HalfRange),
         };
-        let runs = accounts.iter().map(|name| {
-            let windows = windows.clone();
-            async move {
-                let mut reports = Vec::with_capacity(windows.len());
-                for window in windows {
-                    if self.cancel.is_cancelled() {
-                        break;
-                    }
-                    let report = self
-                        .sync_account(name, kind, OrderFilter::Created(window))
-                        .await;
-                    let failed = !report.succeeded();
-                    reports.push(report);
-                    // A backfill stops at the first failed chunk; a rerun starts over there.
-                    if failed {
-                        break;
-                    }
+        let runs = accounts.iter().map(|name| async move {
+            let keeper = self.hold_lease(name).await?;
+            let fence = Some(keeper.fence().clone());
+            let cancel = keeper.run_token(&self.cancel);
+            let reports = match backfill {
+                Some(window) => self.backfill(name, window, fence, cancel, options).await?,
+                None => {
+                    let window =
+                        SyncWindow::lookback(Utc::now(), tz, self.settings.sync.lookback_days)?;
+                    vec![
+                        self.sync_account(
+                            name,
+                            RunKind::Window,
+                            OrderFilter::Created(window),
+                            fence,
+                            cancel,
+                        )
+                        .await,
+                    ]
                 }
-                reports
-            }
+            };
+            keeper.release().await;
+            Ok::<_, AppError>(reports)
         });
-        Ok(futures_util::future::join_all(runs)
-            .await
-            .into_iter()
-            .flatten()
-            .collect())
+        let mut all = Vec::new();
+        for result in futures_util::future::join_all(runs).await {
+            all.extend(result?);
+        }
+        Ok(all)
+    }
+
+    async fn backfill(
+        &self,
+        name: &str,
+        window: SyncWindow,
+        fence: Option<Fence>,
+        cancel: CancellationToken,
+        options: &RunOnceOptions,
+    ) -> Result<Vec<RunReport>, AppError> {
+        let progress = self.store.open_backfill(name, window).await?;
+        let chunks = window.chunks(self.settings.sync.backfill_chunk_days);
+        let total = chunks.len();
+        let mut done = chunks
+            .iter()
+            .take_while(|c| progress.done_until.is_some_and(|d| c.end <= d))
+            .count();
+        if done > 0 {
+            tracing::info!(
+                account = name,
+                done,
+                total,
+                "resuming a backfill after its last committed chunk"
+            );
+        }
+        if let Some(callback) = &options.progress {
+            callback(name, done, total);
+        }
+        let mut reports = Vec::new();
+        for chunk in &chunks[done..] {
+            if cancel.is_cancelled() {
+                break;
+            }
+            let report = self
+                .sync_account(
+                    name,
+                    RunKind::Backfill,
+                    OrderFilter::Created(*chunk),
+                    fence.clone(),
+                    cancel.clone(),
+                )
+                .await;
+            let ok = report.succeeded();
+            reports.push(report);
+            // A failed chunk stops the backfill; a rerun starts again at that chunk.
+            if !ok {
+                return Ok(reports);
+            }
+            self.store.backfill_progress(progress.id, chunk.end).await?;
+            done += 1;
+            tracing::info!(account = name, done, total, until = %chunk.end, "backfill chunk committed");
+            if let Some(callback) = &options.progress {
+                callback(name, done, total);
+            }
+        }
+        if done == total {
+            self.store.finish_backfill(progress.id).await?;
+        }
+        Ok(reports)
+    }
+
+    /// Waits (a bounded while) for the account's lease and keeps it renewed.
+    async fn hold_lease(&self, name: &str) -> Result<LeaseKeeper, AppError> {
+        let deadline = tokio::time::Instant::now() + LEASE_WAIT;
+        let mut announced = false;
+        loop {
+            if let Some(keeper) = LeaseKeeper::claim(
+                self.store.clone(),
+                name,
+                self.instance_id(),
+                self.settings.daemon.lease_ttl,
+            )
+            .await?
+            {
+                return Ok(keeper);
+            }
+            let holder = self
+                .store
+                .leases()
+                .await?
+                .into_iter()
+                .find(|l| l.account == name)
+                .and_then(|l| l.owner)
+                .unwrap_or_else(|| "another instance".into());
+            if tokio::time::Instant::now() >= deadline || self.cancel.is_cancelled() {
+                return Err(AppError::LeaseBusy {
+                    account: name.to_owned(),
+                    holder,
+                });
+            }
+            if !announced {
+                tracing::info!(account = name, holder = %holder, "waiting for the account's lease");
+                announced = true;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// One scheduled round of an account, under its lease: the rolling creation window,
+    /// then the orders modified since the stored cursor. The cursor moves only after a
+    /// complete, successful changes run, and never past its start minus the safety
+    /// margin.
+    pub async fn scheduled_round(
+        &self,
+        name: &str,
+        fence: Fence,
+        cancel: CancellationToken,
+    ) -> Vec<RunReport> {
+        let sync = &self.settings.sync;
+        let started = Utc::now();
+        let window = match SyncWindow::lookback(started, sync.timezone, sync.lookback_days) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(account = name, error = %e, "cannot compute the sync window");
+                return Vec::new();
+            }
+        };
+        let mut reports = vec![
+            self.sync_account(
+                name,
+                RunKind::Window,
+                OrderFilter::Created(window),
+                Some(fence.clone()),
+                cancel.clone(),
+            )
+            .await,
+        ];
+        if cancel.is_cancelled() {
+            return reports;
+        }
+        let cursor = match self.store.change_cursor(name).await {
+            Ok(c) => c.unwrap_or(window.start),
+            Err(e) => {
+                tracing::warn!(account = name, error = %e, "cannot read the change cursor");
+                return reports;
+            }
+        };
+        let overlap = TimeDelta::from_std(sync.change_overlap).unwrap_or_default();
+        let margin = TimeDelta::from_std(sync.change_safety_margin).unwrap_or_default();
+        let changes = SyncWindow {
+            start: cursor - overlap,
+            end: started,
+        };
+        let report = self
+            .sync_account(
+                name,
+                RunKind::Changes,
+                OrderFilter::Modified(changes),
+                Some(fence.clone()),
+                cancel,
+            )
+            .await;
+        if report.succeeded() && report.complete {
+            let to = (started - margin).max(cursor);
+            if let Err(e) = self
+                .store
+                .advance_change_cursor(name, to, Some(&fence))
+                .await
+            {
+                tracing::warn!(account = name, error = %e, "cannot advance the change cursor");
+            }
+        }
+        reports.push(report);
+        reports
     }
 
     /// One run of one account.
-    pub async fn sync_account(&self, name: &str, kind: RunKind, filter: OrderFilter) -> RunReport {
+    pub async fn sync_account(
+        &self,
+        name: &str,
+        kind: RunKind,
+        filter: OrderFilter,
+        fence: Option<Fence>,
+        cancel: CancellationToken,
+    ) -> RunReport {
         let account = self
             .settings
             .account(name)
@@ -146,12 +345,14 @@ impl Application {
             client: self.clients[name].clone(),
             sync: &self.settings.sync,
             account,
-            cancel: self.cancel.clone(),
+            cancel,
+            fence,
         };
         job.run(kind, filter).await
     }
 
-    fn select_accounts(&self, only: Option<&str>) -> Result<Vec<String>, AppError> {
+    /// The names of the accounts a command is about.
+    pub fn select_accounts(&self, only: Option<&str>) -> Result<Vec<String>, AppError> {
         if self.settings.accounts.is_empty() {
             return Err(AppError::NoAccounts);
         }

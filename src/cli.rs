@@ -24,6 +24,8 @@ pub enum Command {
     Run(RunArgs),
     /// Apply the database migrations and exit.
     Migrate,
+    /// Ask a running daemon whether it is ready (exit 0) or not (exit 1).
+    Healthcheck(HealthcheckArgs),
     /// Validate the configuration and print it, secrets redacted.
     CheckConfig,
     /// Serve the built-in 1688 sandbox (a stand-in for the real gateway).
@@ -52,6 +54,16 @@ pub struct RunArgs {
     /// Backfill until this date (inclusive), with --from.
     #[arg(long, value_name = "YYYY-MM-DD", requires = "from")]
     pub to: Option<NaiveDate>,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The daemon's readiness endpoint; by default `/readyz` on `http.listen`.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 5)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -5,8 +5,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::app::{Application, RunOnceOptions};
-use crate::cli::{Cli, Command, DemoArgs, MappingsCommand, RunArgs, SandboxArgs, SkusCommand};
+use crate::cli::{
+    Cli, Command, DemoArgs, HealthcheckArgs, MappingsCommand, RunArgs, SandboxArgs, SkusCommand,
+};
+use std::io::IsTerminal;
+
 use crate::config::{EXIT_CONFIG, Settings, Sources};
+use crate::daemon::Daemon;
 use crate::{demo, imports, sandbox, telemetry};
 
 /// Runs a parsed command line to its exit status.
@@ -31,6 +36,7 @@ pub async fn execute(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Migrate => report(migrate(settings).await),
+        Command::Healthcheck(args) => healthcheck(&settings, args).await,
         Command::Run(args) => run(settings, args).await,
         Command::Skus(SkusCommand::Import { file }) => report(
             async {
@@ -86,32 +92,53 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn run(settings: Settings, args: RunArgs) -> ExitCode {
-    if !args.once {
-        eprintln!(
-            "sync1688: the scheduled daemon is not available in this build; use `sync1688 run --once`"
-        );
-        return ExitCode::from(2);
-    }
-    let options = RunOnceOptions {
-        account: args.account,
-        from: args.from,
-        to: args.to,
-    };
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => return report(Err(e.into())),
     };
+    if !args.once {
+        return report(daemon(app).await);
+    }
     let cancel = app.cancel_token();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            tracing::warn!("interrupted: stopping after the current page");
-            cancel.cancel();
-        }
+        crate::shutdown::signal().await;
+        tracing::warn!("interrupted: stopping after the current page");
+        cancel.cancel();
     });
+    let bars = (args.from.is_some() && std::io::stderr().is_terminal())
+        .then(indicatif::MultiProgress::new);
+    let progress = bars.clone().map(|multi| {
+        let bars = std::sync::Mutex::new(
+            std::collections::HashMap::<String, indicatif::ProgressBar>::new(),
+        );
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix:>12} [{bar:40}] {pos}/{len} chunks {elapsed}",
+        )
+        .expect("a valid template")
+        .progress_chars("=> ");
+        std::sync::Arc::new(move |account: &str, done: usize, total: usize| {
+            let mut bars = bars.lock().unwrap_or_else(|p| p.into_inner());
+            let bar = bars.entry(account.to_owned()).or_insert_with(|| {
+                let bar = multi.add(indicatif::ProgressBar::new(total as u64));
+                bar.set_style(style.clone());
+                bar.set_prefix(account.to_owned());
+                bar
+            });
+            bar.set_position(done as u64);
+        }) as crate::app::ProgressFn
+    });
+    let options = RunOnceOptions {
+        account: args.account,
+        from: args.from,
+        to: args.to,
+        progress,
+    };
     let reports = match app.run_once(&options).await {
         Ok(reports) => reports,
         Err(e) => return report(Err(e.into())),
     };
+    drop(bars);
+    let tz = app.settings().sync.timezone;
     let mut failed = false;
     for r in &reports {
         let c = &r.counts;
@@ -119,14 +146,8 @@ async fn run(settings: Settings, args: RunArgs) -> ExitCode {
             "{} {} {}..{}: {} — {} orders seen, {} inserted, {} updated, {} unchanged, {} skipped, {} lines unmapped",
             r.account,
             r.kind.as_str(),
-            r.window
-                .start
-                .with_timezone(&app.settings().sync.timezone)
-                .format("%Y-%m-%d %H:%M"),
-            r.window
-                .end
-                .with_timezone(&app.settings().sync.timezone)
-                .format("%Y-%m-%d %H:%M"),
+            r.window.start.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
+            r.window.end.with_timezone(&tz).format("%Y-%m-%d %H:%M"),
             r.status.as_str(),
             c.orders_seen,
             c.orders_inserted,
@@ -140,11 +161,31 @@ async fn run(settings: Settings, args: RunArgs) -> ExitCode {
             println!("  error: {}", r.errors.join("; "));
         }
     }
-    if failed {
+    if failed || app.cancel_token().is_cancelled() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
+}
+
+async fn daemon(app: Application) -> anyhow::Result<()> {
+    let daemon = Daemon::bind(app).await?;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        crate::shutdown::signal().await;
+        tracing::info!("received a stop signal");
+        trigger.cancel();
+    });
+    daemon.run_until_stopped(shutdown).await?;
+    Ok(())
+}
+
+async fn healthcheck(settings: &Settings, args: HealthcheckArgs) -> ExitCode {
+    let url = args
+        .url
+        .unwrap_or_else(|| crate::http::local_readyz_url(settings.http.listen));
+    crate::http::healthcheck(&url, std::time::Duration::from_secs(args.timeout)).await
 }
 
 async fn sandbox_command(args: SandboxArgs) -> anyhow::Result<()> {
@@ -161,15 +202,9 @@ async fn sandbox_command(args: SandboxArgs) -> anyhow::Result<()> {
         rate_limit_qps: args.rate_limit,
         ..sandbox::SandboxConfig::default()
     };
-    let handle = sandbox::start(config, args.listen)
+    sandbox::serve_forever(config, args.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    println!("sandbox listening on {}", handle.base_url());
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
-    handle.shutdown().await;
-    Ok(())
+        .with_context(|| format!("cannot listen on {}", args.listen))
 }
 
 async fn demo_command(args: DemoArgs) -> anyhow::Result<()> {

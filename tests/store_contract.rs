@@ -4,18 +4,22 @@
 
 mod support;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+use serde_json::json;
+use sqlx::postgres::PgListener;
 use support::TestDb;
 use sync1688::domain::{
     IncomingOrder, Line1688, MappingTable, MappingTarget, Order1688, RunKind, RunStatus,
     SkuMapping, SupplierRef, SyncWindow,
 };
 use sync1688::store::{
-    self, Backend, MerchantSku, Numbered, PageTarget, RunCounts, Store, StoreError, StoredOrder,
+    self, AccountRunStatus, Backend, LeaseRow, MerchantSku, Numbered, PageTarget, RunCounts, Store,
+    StoreError, StoredOrder,
 };
 
 macro_rules! on_both_backends {
@@ -52,6 +56,14 @@ on_both_backends!(
     begin_run_closes_runs_that_a_dead_process_left_running,
     unmapped_items_and_totals_count_the_waiting_lines,
     ensure_warehouse_creates_a_warehouse_once,
+    a_lease_is_granted_once_and_taken_over_only_after_it_expires,
+    the_old_holder_can_neither_renew_nor_release_a_lease_taken_over,
+    a_released_lease_can_be_claimed_at_once,
+    only_one_of_several_simultaneous_claims_wins,
+    a_page_written_under_a_lost_lease_rolls_back_and_writes_nothing,
+    the_change_cursor_only_moves_forward_and_respects_the_fence,
+    a_backfill_resumes_where_it_stopped_until_finished,
+    account_run_status_counts_the_failures_since_the_last_success,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1026,6 +1038,515 @@ async fn ensure_warehouse_creates_a_warehouse_once(db: TestDb) {
         .await;
     assert_eq!(name, "MAIN");
     store.ping().await.unwrap();
+}
+
+// ---------------------------------------------------------------------------------------
+// Leases and fencing
+
+/// Long enough never to run out during a test: expiry is simulated with `expire_lease`.
+const TTL: Duration = Duration::from_secs(60);
+
+/// Lets the lease of `account` run out, as if its holder had stopped renewing it.
+async fn expire_lease(db: &TestDb, account: &str) {
+    let rows = db
+        .execute(&format!(
+            "UPDATE sync_leases SET lease_until = '2000-01-01T00:00:00.000Z' WHERE account = '{account}'"
+        ))
+        .await;
+    assert_eq!(rows, 1, "no lease row for {account}");
+}
+
+async fn a_lease_is_granted_once_and_taken_over_only_after_it_expires(db: TestDb) {
+    let store = db.store().await;
+
+    let first = store
+        .try_claim_lease(ACCOUNT, "host-a:1", TTL)
+        .await
+        .unwrap()
+        .expect("a free lease is granted");
+    let refused = store
+        .try_claim_lease(ACCOUNT, "host-b:2", TTL)
+        .await
+        .unwrap();
+    let renewed = store
+        .try_claim_lease(ACCOUNT, "host-a:1", TTL)
+        .await
+        .unwrap()
+        .expect("the holder may claim again");
+    let other_account = store
+        .try_claim_lease("other", "host-b:2", TTL)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        (first.fence.account.as_str(), first.fence.owner.as_str()),
+        (ACCOUNT, "host-a:1")
+    );
+    assert!(
+        refused.is_none(),
+        "a live lease is refused to another owner"
+    );
+    assert_eq!(renewed.fence, first.fence, "renewing keeps the generation");
+    assert!(renewed.until >= first.until);
+    assert!(other_account.is_some(), "each account has its own lease");
+
+    expire_lease(&db, ACCOUNT).await;
+    let taken = store
+        .try_claim_lease(ACCOUNT, "host-b:2", TTL)
+        .await
+        .unwrap()
+        .expect("an expired lease is taken over");
+
+    assert_eq!(taken.fence.owner, "host-b:2");
+    assert!(taken.fence.generation > first.fence.generation);
+    let rows = store.leases().await.unwrap();
+    assert_eq!(
+        rows[0],
+        LeaseRow {
+            account: ACCOUNT.into(),
+            owner: Some("host-b:2".into()),
+            lease_until: Some(taken.until),
+            generation: taken.fence.generation,
+        }
+    );
+    assert_eq!(rows.len(), 2);
+
+    // The same on the database clock, with a lease that really runs out.
+    store
+        .try_claim_lease("short", "host-a:1", Duration::from_millis(300))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        store
+            .try_claim_lease("short", "host-b:2", TTL)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        store
+            .try_claim_lease("short", "host-b:2", TTL)
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn the_old_holder_can_neither_renew_nor_release_a_lease_taken_over(db: TestDb) {
+    let store = db.store().await;
+    let old = store
+        .try_claim_lease(ACCOUNT, "host-a:1", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    expire_lease(&db, ACCOUNT).await;
+    let new = store
+        .try_claim_lease(ACCOUNT, "host-b:2", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let renewed = store.renew_lease(&old.fence, TTL).await.unwrap();
+    store.release_lease(&old.fence).await.unwrap();
+
+    assert_eq!(renewed, None);
+    assert!(
+        store
+            .try_claim_lease(ACCOUNT, "host-c:3", TTL)
+            .await
+            .unwrap()
+            .is_none(),
+        "the old holder's release did not free the new holder's lease"
+    );
+    let until = store.renew_lease(&new.fence, TTL).await.unwrap();
+    assert!(until.is_some_and(|u| u >= new.until));
+    // A lease that ran out while nobody took it is still its holder's to renew.
+    expire_lease(&db, ACCOUNT).await;
+    assert!(store.renew_lease(&new.fence, TTL).await.unwrap().is_some());
+}
+
+async fn a_released_lease_can_be_claimed_at_once(db: TestDb) {
+    let store = db.store().await;
+    let a = store
+        .try_claim_lease(ACCOUNT, "host-a:1", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+
+    store.release_lease(&a.fence).await.unwrap();
+
+    assert_eq!(store.leases().await.unwrap()[0].owner, None);
+    let b = store
+        .try_claim_lease(ACCOUNT, "host-b:2", TTL)
+        .await
+        .unwrap()
+        .expect("a released lease is free");
+    assert!(b.fence.generation > a.fence.generation);
+    assert_eq!(store.renew_lease(&a.fence, TTL).await.unwrap(), None);
+    // Released and claimed again by the same owner: a new generation all the same, so
+    // that fences from before the release stay invalid.
+    store.release_lease(&b.fence).await.unwrap();
+    let b_again = store
+        .try_claim_lease(ACCOUNT, "host-b:2", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(b_again.fence.generation > b.fence.generation);
+}
+
+async fn only_one_of_several_simultaneous_claims_wins(db: TestDb) {
+    let store = db.store().await;
+    let claims: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .try_claim_lease(ACCOUNT, &format!("host-{i}"), TTL)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+
+    let mut granted = Vec::new();
+    for claim in claims {
+        granted.extend(claim.await.unwrap());
+    }
+
+    assert_eq!(granted.len(), 1, "{granted:?}");
+    let rows = store.leases().await.unwrap();
+    assert_eq!(
+        rows[0].owner.as_deref(),
+        Some(granted[0].fence.owner.as_str())
+    );
+}
+
+async fn a_page_written_under_a_lost_lease_rolls_back_and_writes_nothing(db: TestDb) {
+    let store = db.store().await;
+    let mut target = target(&*store).await;
+    let old = store
+        .try_claim_lease(ACCOUNT, "host-a:1", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    target.fence = Some(old.fence.clone());
+    store
+        .write_page(&target, &[prepare(order(11_001), &[])])
+        .await
+        .expect("a page written under a held lease commits");
+    expire_lease(&db, ACCOUNT).await;
+    let new = store
+        .try_claim_lease(ACCOUNT, "host-b:2", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let mut changed = order(11_001);
+    changed.status = "waitsellersend".into();
+    let mut from_a_new_shop = order(11_002);
+    from_a_new_shop.supplier = Some(SupplierRef {
+        login_id: "shop-new".into(),
+        member_id: None,
+        name: None,
+    });
+    let page = [prepare(changed, &[]), prepare(from_a_new_shop, &[])];
+    let err = store.write_page(&target, &page).await.unwrap_err();
+
+    assert!(
+        matches!(&err, StoreError::LeaseLost { account } if account == ACCOUNT),
+        "{err}"
+    );
+    assert_eq!(
+        stored(&*store, 11_001).await.status_1688.as_deref(),
+        Some("waitbuyerpay")
+    );
+    let totals = store.totals().await.unwrap();
+    assert_eq!((totals.orders, totals.lines, totals.suppliers), (1, 2, 1));
+    // Even a page that would write nothing tells the old holder it lost the lease.
+    let unchanged = store
+        .write_page(&target, &[prepare(order(11_001), &[])])
+        .await;
+    assert!(matches!(unchanged, Err(StoreError::LeaseLost { .. })));
+    // A fence proves nothing about another account.
+    let mut elsewhere = target.clone();
+    elsewhere.account = "other".into();
+    assert!(matches!(
+        store.write_page(&elsewhere, &page).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+
+    target.fence = Some(new.fence.clone());
+    let outcome = store.write_page(&target, &page).await.unwrap();
+    assert_eq!((outcome.inserted, outcome.updated), (1, 1));
+    // A lease that ran out stops writes even when nobody took it; renewing resumes them.
+    expire_lease(&db, ACCOUNT).await;
+    let next = [prepare(order(11_003), &[])];
+    assert!(matches!(
+        store.write_page(&target, &next).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    store.renew_lease(&new.fence, TTL).await.unwrap().unwrap();
+    assert_eq!(store.write_page(&target, &next).await.unwrap().inserted, 1);
+}
+
+async fn the_change_cursor_only_moves_forward_and_respects_the_fence(db: TestDb) {
+    let store = db.store().await;
+    assert_eq!(store.change_cursor(ACCOUNT).await.unwrap(), None);
+
+    store
+        .advance_change_cursor(ACCOUNT, at(1_776_500_000), None)
+        .await
+        .unwrap();
+    store
+        .advance_change_cursor(ACCOUNT, at(1_776_400_000), None)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.change_cursor(ACCOUNT).await.unwrap(),
+        Some(at(1_776_500_000)),
+        "the cursor never moves back"
+    );
+    assert_eq!(store.change_cursor("other").await.unwrap(), None);
+
+    let old = store
+        .try_claim_lease(ACCOUNT, "host-a:1", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .advance_change_cursor(ACCOUNT, at(1_776_600_000), Some(&old.fence))
+        .await
+        .unwrap();
+    expire_lease(&db, ACCOUNT).await;
+    store
+        .try_claim_lease(ACCOUNT, "host-b:2", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let err = store
+        .advance_change_cursor(ACCOUNT, at(1_776_700_000), Some(&old.fence))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(err, StoreError::LeaseLost { .. }), "{err}");
+    assert_eq!(
+        store.change_cursor(ACCOUNT).await.unwrap(),
+        Some(at(1_776_600_000))
+    );
+}
+
+async fn a_backfill_resumes_where_it_stopped_until_finished(db: TestDb) {
+    let store = db.store().await;
+    let w = window();
+
+    let opened = store.open_backfill(ACCOUNT, w).await.unwrap();
+    store
+        .backfill_progress(opened.id, at(1_776_550_000))
+        .await
+        .unwrap();
+    store
+        .backfill_progress(opened.id, at(1_776_500_000))
+        .await
+        .unwrap();
+    let resumed = store.open_backfill(ACCOUNT, w).await.unwrap();
+
+    assert_eq!(
+        (
+            opened.account.as_str(),
+            opened.window_start,
+            opened.window_end,
+            opened.done_until,
+            opened.finished
+        ),
+        (ACCOUNT, w.start, w.end, None, false)
+    );
+    assert_eq!(resumed.id, opened.id);
+    assert_eq!(
+        resumed.done_until,
+        Some(at(1_776_550_000)),
+        "progress only moves forward"
+    );
+    let longer = SyncWindow {
+        end: at(1_776_800_000),
+        ..w
+    };
+    let other_window = store.open_backfill(ACCOUNT, longer).await.unwrap();
+    let other_account = store.open_backfill("other", w).await.unwrap();
+    assert_eq!(
+        HashSet::from([opened.id, other_window.id, other_account.id]).len(),
+        3
+    );
+
+    store.finish_backfill(opened.id).await.unwrap();
+    let after = store.open_backfill(ACCOUNT, w).await.unwrap();
+
+    assert_ne!(after.id, opened.id, "a finished backfill is not resumed");
+    assert_eq!((after.done_until, after.finished), (None, false));
+    let finished = db
+        .scalar::<i64>("SELECT count(*) FROM sync_backfills WHERE finished_at IS NOT NULL")
+        .await;
+    assert_eq!(finished, 1);
+}
+
+async fn account_run_status_counts_the_failures_since_the_last_success(db: TestDb) {
+    let store = db.store().await;
+    let run = |account: &'static str, status: RunStatus, error: Option<&'static str>| {
+        let store = store.clone();
+        async move {
+            let id = store
+                .begin_run(account, RunKind::Window, window())
+                .await
+                .unwrap();
+            if status != RunStatus::Running {
+                store
+                    .finish_run(id, status, &RunCounts::default(), error)
+                    .await
+                    .unwrap();
+            }
+            id
+        }
+    };
+    run("main", RunStatus::Succeeded, None).await;
+    run("main", RunStatus::Failed, Some("gateway timeout")).await;
+    let last_success = run("main", RunStatus::Succeeded, None).await;
+    run("main", RunStatus::Failed, Some("gateway timeout")).await;
+    run("main", RunStatus::Failed, Some("rate limited")).await;
+    run("main", RunStatus::Running, None).await;
+    run("recovered", RunStatus::Failed, Some("token expired")).await;
+    let recovered = run("recovered", RunStatus::Succeeded, None).await;
+    run("never", RunStatus::Failed, Some("bad app key")).await;
+    run("never", RunStatus::Failed, Some("bad app secret")).await;
+    run("starting", RunStatus::Running, None).await;
+
+    let status = store.account_run_status().await.unwrap();
+
+    let finished_at: HashMap<i64, _> = store
+        .recent_runs(20)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.finished_at))
+        .collect();
+    let expected = [
+        ("main", finished_at[&last_success], 2, Some("rate limited")),
+        ("never", None, 2, Some("bad app secret")),
+        ("recovered", finished_at[&recovered], 0, None),
+        ("starting", None, 0, None),
+    ]
+    .map(
+        |(account, last_success, failures, error)| AccountRunStatus {
+            account: account.into(),
+            last_success,
+            consecutive_failures: failures,
+            last_error: error.map(str::to_owned),
+        },
+    );
+    assert_eq!(status, expected);
+}
+
+// ---------------------------------------------------------------------------------------
+// Notifications (PostgreSQL only: SQLite has no LISTEN)
+
+const CHANNEL: &str = "sync1688_purchase_orders";
+
+async fn next_notification(listener: &mut PgListener) -> serde_json::Value {
+    let n = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+        .await
+        .expect("no notification within 10 s")
+        .unwrap();
+    assert_eq!(n.channel(), CHANNEL);
+    assert!(n.payload().len() < 8000, "{} bytes", n.payload().len());
+    serde_json::from_str(n.payload()).unwrap()
+}
+
+fn ids(value: &serde_json::Value) -> Vec<i64> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.to_string().parse().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_committed_page_notifies_listeners_of_the_orders_it_created_and_updated() {
+    let db = TestDb::postgres().await;
+    let store = db.store().await;
+    let mut listener = PgListener::connect(db.url()).await.unwrap();
+    listener.listen(CHANNEL).await.unwrap();
+    let mut target = target(&*store).await;
+    let page = [prepare(order(12_001), &[]), prepare(order(12_002), &[])];
+
+    let created = store.write_page(&target, &page).await.unwrap();
+
+    assert_eq!(
+        next_notification(&mut listener).await,
+        json!({ "account": ACCOUNT, "created": created.created_ids, "updated": [] })
+    );
+
+    // A page of unchanged orders says nothing, nor does a page its fence rolled back:
+    // the next notification is the next committed change.
+    assert_eq!(store.write_page(&target, &page).await.unwrap().unchanged, 2);
+    let old = store
+        .try_claim_lease(ACCOUNT, "host-a:1", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    expire_lease(&db, ACCOUNT).await;
+    store
+        .try_claim_lease(ACCOUNT, "host-b:2", TTL)
+        .await
+        .unwrap()
+        .unwrap();
+    target.fence = Some(old.fence);
+    let mut cancelled = order(12_001);
+    cancelled.status = "cancel".into();
+    let rolled_back = store.write_page(&target, &[prepare(cancelled, &[])]).await;
+    assert!(matches!(rolled_back, Err(StoreError::LeaseLost { .. })));
+    target.fence = None;
+    let mut shipped = order(12_002);
+    shipped.status = "waitbuyerreceive".into();
+    let updated = store
+        .write_page(&target, &[prepare(shipped, &[])])
+        .await
+        .unwrap();
+
+    assert_eq!(
+        next_notification(&mut listener).await,
+        json!({ "account": ACCOUNT, "created": [], "updated": updated.updated_ids })
+    );
+    assert_eq!(updated.updated_ids, [stored(&*store, 12_002).await.id]);
+}
+
+#[tokio::test]
+async fn a_large_page_is_announced_in_several_notifications_under_the_size_limit() {
+    let db = TestDb::postgres().await;
+    let store = db.store().await;
+    let mut listener = PgListener::connect(db.url()).await.unwrap();
+    listener.listen(CHANNEL).await.unwrap();
+    let target = target(&*store).await;
+    // Ids of four digits: about 10 kB of them, more than one payload may carry.
+    let page: Vec<IncomingOrder> = (0..2000)
+        .map(|i| prepare(order(13_000_000 + i), &[]))
+        .collect();
+
+    let outcome = store.write_page(&target, &page).await.unwrap();
+
+    let mut announced = Vec::new();
+    let mut notifications = 0;
+    while announced.len() < outcome.created_ids.len() {
+        let n = next_notification(&mut listener).await;
+        assert_eq!(n["account"], ACCOUNT);
+        assert!(ids(&n["updated"]).is_empty());
+        announced.extend(ids(&n["created"]));
+        notifications += 1;
+    }
+    assert_eq!(announced, outcome.created_ids);
+    assert!(notifications > 1);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -186,6 +186,7 @@ impl Client1688 {
                 other => other,
             })
             .notify(|err, wait| {
+                crate::metrics::record_retry(err.kind());
                 tracing::warn!(account = %self.account, api = api.name, kind = err.kind(), wait_ms = wait.as_millis() as u64, error = %err, "retrying 1688 call");
             })
             .await
@@ -280,7 +281,13 @@ impl Client1688 {
             Ok((status, body)) => classify(api.name, status, &body),
             Err(e) => Err(e),
         };
-        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        let elapsed_ms = elapsed.as_millis() as u64;
+        let label = match &outcome {
+            Ok(_) => "ok",
+            Err(e) => e.kind(),
+        };
+        crate::metrics::record_api_request(api.name, label, elapsed);
         match &outcome {
             Ok(_) => {
                 tracing::debug!(account = %self.account, api = api.name, elapsed_ms, "1688 call succeeded")

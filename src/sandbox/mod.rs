@@ -258,31 +258,9 @@ pub async fn serve_forever(config: SandboxConfig, listen: SocketAddr) -> std::io
         handle.base_url(),
         handle.config().app_key
     );
-    shutdown_signal().await;
+    crate::shutdown::signal().await;
     handle.shutdown().await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 impl SandboxHandle {

@@ -85,7 +85,9 @@ pub struct PageTarget {
     pub warehouse_id: i64,
     /// The run that writes the page (for the record).
     pub run_id: i64,
-    /// When set, the write commits only while this lease is still held.
+    /// When set, the write commits only while this lease is still held; otherwise it
+    /// rolls back and fails with [`StoreError::LeaseLost`] (so does a page that would
+    /// have written nothing, so that the loser stops at its next page).
     pub fence: Option<Fence>,
 }
 
@@ -341,66 +343,49 @@ pub trait Store: Send + Sync + 'static {
         account: &str,
         owner: &str,
         ttl: std::time::Duration,
-    ) -> StoreResult<Option<Lease>> {
-        unimplemented!("issue 3 store work in progress")
-    }
+    ) -> StoreResult<Option<Lease>>;
 
     /// Extends a held lease; `None` when it was lost (expired and taken, or released).
     async fn renew_lease(
         &self,
         fence: &Fence,
         ttl: std::time::Duration,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
-        unimplemented!("issue 3 store work in progress")
-    }
+    ) -> StoreResult<Option<DateTime<Utc>>>;
 
     /// Gives a lease up (graceful shutdown) so that another instance may take it at once.
-    async fn release_lease(&self, fence: &Fence) -> StoreResult<()> {
-        unimplemented!("issue 3 store work in progress")
-    }
+    /// The owner is cleared, so a later claim, even by the same owner, is a new generation.
+    /// Does nothing when the lease was already lost.
+    async fn release_lease(&self, fence: &Fence) -> StoreResult<()>;
 
     /// Every lease row, for operators and tests.
-    async fn leases(&self) -> StoreResult<Vec<LeaseRow>> {
-        unimplemented!("issue 3 store work in progress")
-    }
+    async fn leases(&self) -> StoreResult<Vec<LeaseRow>>;
 
     /// The change-tracking cursor of `account`: orders modified before it are known.
-    async fn change_cursor(&self, account: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        unimplemented!("issue 3 store work in progress")
-    }
+    async fn change_cursor(&self, account: &str) -> StoreResult<Option<DateTime<Utc>>>;
 
-    /// Moves the cursor forward to `to` (never backward), checking `fence` when given.
+    /// Moves the cursor forward to `to` (never backward), checking `fence` when given:
+    /// [`StoreError::LeaseLost`] and no change when the lease was lost.
     async fn advance_change_cursor(
         &self,
         account: &str,
         to: DateTime<Utc>,
         fence: Option<&Fence>,
-    ) -> StoreResult<()> {
-        unimplemented!("issue 3 store work in progress")
-    }
+    ) -> StoreResult<()>;
 
     /// The unfinished backfill of exactly this account and window, or a new one.
     async fn open_backfill(
         &self,
         account: &str,
         window: SyncWindow,
-    ) -> StoreResult<BackfillProgress> {
-        unimplemented!("issue 3 store work in progress")
-    }
+    ) -> StoreResult<BackfillProgress>;
 
     /// Records that every order created up to `done_until` is committed.
-    async fn backfill_progress(&self, id: i64, done_until: DateTime<Utc>) -> StoreResult<()> {
-        unimplemented!("issue 3 store work in progress")
-    }
+    async fn backfill_progress(&self, id: i64, done_until: DateTime<Utc>) -> StoreResult<()>;
 
-    async fn finish_backfill(&self, id: i64) -> StoreResult<()> {
-        unimplemented!("issue 3 store work in progress")
-    }
+    async fn finish_backfill(&self, id: i64) -> StoreResult<()>;
 
     /// Per account that has runs: last success, failures since, last error.
-    async fn account_run_status(&self) -> StoreResult<Vec<AccountRunStatus>> {
-        unimplemented!("issue 3 store work in progress")
-    }
+    async fn account_run_status(&self) -> StoreResult<Vec<AccountRunStatus>>;
 }
 
 /// Opens the database named by `url`, choosing the backend by its scheme.

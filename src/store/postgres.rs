@@ -15,8 +15,9 @@ use crate::domain::{IncomingOrder, RunKind, RunStatus, SkuMapping, SyncWindow};
 
 use super::shared::{self, ExistingOrder, PagePlan, WaitingLine};
 use super::{
-    Backend, ImportOutcome, MerchantSku, Numbered, PageOutcome, PageTarget, RunCounts, Store,
-    StoreError, StoreResult, StoredLine, StoredOrder, SyncRunRow, Totals, UnmappedItem,
+    AccountRunStatus, Backend, BackfillProgress, Fence, ImportOutcome, Lease, LeaseRow,
+    MerchantSku, Numbered, PageOutcome, PageTarget, RunCounts, Store, StoreError, StoreResult,
+    StoredLine, StoredOrder, SyncRunRow, Totals, UnmappedItem,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -48,6 +49,13 @@ macro_rules! waiting_lines {
            AND ($3::bigint[] IS NULL OR l.purchase_order_id = ANY($3))"
     };
 }
+
+/// The channel on which a committed page announces the purchase orders it created and
+/// updated, for the other tools of the ERP (`LISTEN sync1688_purchase_orders`).
+const NOTIFY_CHANNEL: &str = "sync1688_purchase_orders";
+
+/// PostgreSQL refuses a payload of 8000 bytes or more.
+const NOTIFY_PAYLOAD_MAX: usize = 7999;
 
 /// The store on a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -437,6 +445,7 @@ impl Store for PostgresStore {
         if orders.is_empty() {
             return Ok(PageOutcome::default());
         }
+        let fence = shared::fence_for(&target.account, target.fence.as_ref())?;
         let order_ids = shared::page_order_ids(orders);
         let mut tx = self.pool.begin().await?;
 
@@ -464,9 +473,18 @@ impl Store for PostgresStore {
         }
         let plan = PagePlan::new(orders, &existing, &tombstoned);
         if plan.writes_nothing() {
-            // Read only: nothing to commit, and rolling back writes nothing either.
+            // Read only: nothing to commit, and rolling back writes nothing either. The
+            // fence is still checked, without locking (a lock would write WAL), so that a
+            // writer that lost its lease learns it on its next page, written or not.
+            let held = match fence {
+                Some(f) => fence_held(&mut tx, f, FENCE_CHECK).await?,
+                None => true,
+            };
             tx.rollback().await?;
-            return Ok(plan.outcome(&HashMap::new()));
+            return match fence {
+                Some(f) if !held => Err(shared::lease_lost(&f.account)),
+                _ => Ok(plan.outcome(&HashMap::new())),
+            };
         }
 
         let suppliers = upsert_suppliers(&mut tx, &plan).await?;
@@ -487,8 +505,18 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
+        if let Some(f) = fence
+            && !fence_held(&mut tx, f, FENCE_LOCK).await?
+        {
+            tx.rollback().await?;
+            return Err(shared::lease_lost(&f.account));
+        }
+        let outcome = plan.outcome(&po_ids);
+        // Inside the transaction: PostgreSQL delivers the notifications on COMMIT, and
+        // drops them on rollback.
+        notify_written(&mut tx, &target.account, &outcome).await?;
         tx.commit().await?;
-        Ok(plan.outcome(&po_ids))
+        Ok(outcome)
     }
 
     async fn find_synced_order(
@@ -654,6 +682,297 @@ impl Store for PostgresStore {
         .await?;
         Ok(())
     }
+
+    async fn try_claim_lease(
+        &self,
+        account: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> StoreResult<Option<Lease>> {
+        // One statement, so that two instances claiming at once cannot both win: the
+        // loser's ON CONFLICT waits for the winner's row and then finds it live.
+        let row = sqlx::query(
+            "INSERT INTO sync_leases AS l (account, owner, lease_until, generation, updated_at)
+             VALUES ($1, $2, now() + $3::interval, 1, now())
+             ON CONFLICT (account) DO UPDATE
+             SET owner = EXCLUDED.owner,
+                 lease_until = EXCLUDED.lease_until,
+                 generation = CASE WHEN l.owner IS NOT DISTINCT FROM EXCLUDED.owner
+                                   THEN l.generation ELSE l.generation + 1 END,
+                 updated_at = now()
+             WHERE l.owner IS NULL
+                OR l.lease_until IS NULL
+                OR l.lease_until < now()
+                OR l.owner = EXCLUDED.owner
+             RETURNING account, owner, generation, lease_until",
+        )
+        .bind(account)
+        .bind(owner)
+        .bind(interval(ttl))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Lease {
+            fence: Fence {
+                account: r.try_get("account")?,
+                owner: r.try_get("owner")?,
+                generation: r.try_get("generation")?,
+            },
+            until: r.try_get("lease_until")?,
+        }))
+    }
+
+    async fn renew_lease(
+        &self,
+        fence: &Fence,
+        ttl: Duration,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        // No condition on lease_until: an expired lease that nobody took is still ours,
+        // since nobody else can have written under it.
+        Ok(sqlx::query_scalar(
+            "UPDATE sync_leases SET lease_until = now() + $4::interval, updated_at = now()
+             WHERE account = $1 AND owner = $2 AND generation = $3
+             RETURNING lease_until",
+        )
+        .bind(&fence.account)
+        .bind(&fence.owner)
+        .bind(fence.generation)
+        .bind(interval(ttl))
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn release_lease(&self, fence: &Fence) -> StoreResult<()> {
+        // Clearing the owner makes the next claim a change of holder, even by this
+        // owner: its old fences stay invalid.
+        sqlx::query(
+            "UPDATE sync_leases SET owner = NULL, lease_until = now(), updated_at = now()
+             WHERE account = $1 AND owner = $2 AND generation = $3",
+        )
+        .bind(&fence.account)
+        .bind(&fence.owner)
+        .bind(fence.generation)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn leases(&self) -> StoreResult<Vec<LeaseRow>> {
+        let rows = sqlx::query(
+            "SELECT account, owner, lease_until, generation FROM sync_leases ORDER BY account",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LeaseRow {
+                    account: r.try_get("account")?,
+                    owner: r.try_get("owner")?,
+                    lease_until: r.try_get("lease_until")?,
+                    generation: r.try_get("generation")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    async fn change_cursor(&self, account: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(
+            sqlx::query_scalar("SELECT modified_since FROM sync_cursors WHERE account = $1")
+                .bind(account)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn advance_change_cursor(
+        &self,
+        account: &str,
+        to: DateTime<Utc>,
+        fence: Option<&Fence>,
+    ) -> StoreResult<()> {
+        let fence = shared::fence_for(account, fence)?;
+        let mut tx = self.pool.begin().await?;
+        // The WHERE keeps the cursor from moving back (a late page of an older window)
+        // and leaves the row untouched when it would not move.
+        sqlx::query(
+            "INSERT INTO sync_cursors AS c (account, modified_since) VALUES ($1, $2)
+             ON CONFLICT (account) DO UPDATE
+             SET modified_since = EXCLUDED.modified_since, updated_at = now()
+             WHERE c.modified_since < EXCLUDED.modified_since",
+        )
+        .bind(account)
+        .bind(to)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(f) = fence
+            && !fence_held(&mut tx, f, FENCE_LOCK).await?
+        {
+            tx.rollback().await?;
+            return Err(shared::lease_lost(&f.account));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn open_backfill(
+        &self,
+        account: &str,
+        window: SyncWindow,
+    ) -> StoreResult<BackfillProgress> {
+        // Against the unique index of unfinished backfills: the row of this window comes
+        // back whether this statement inserted it or it was there (then touched).
+        let r = sqlx::query(
+            "INSERT INTO sync_backfills AS b (account, window_start, window_end) VALUES ($1, $2, $3)
+             ON CONFLICT (account, window_start, window_end) WHERE finished_at IS NULL
+             DO UPDATE SET updated_at = now()
+             RETURNING id, account, window_start, window_end, done_until, finished_at",
+        )
+        .bind(account)
+        .bind(window.start)
+        .bind(window.end)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(BackfillProgress {
+            id: r.try_get("id")?,
+            account: r.try_get("account")?,
+            window_start: r.try_get("window_start")?,
+            window_end: r.try_get("window_end")?,
+            done_until: r.try_get("done_until")?,
+            finished: r
+                .try_get::<Option<DateTime<Utc>>, _>("finished_at")?
+                .is_some(),
+        })
+    }
+
+    async fn backfill_progress(&self, id: i64, done_until: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE sync_backfills SET done_until = $2, updated_at = now()
+             WHERE id = $1 AND (done_until IS NULL OR done_until < $2)",
+        )
+        .bind(id)
+        .bind(done_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_backfill(&self, id: i64) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE sync_backfills SET finished_at = now(), updated_at = now()
+             WHERE id = $1 AND finished_at IS NULL",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn account_run_status(&self) -> StoreResult<Vec<AccountRunStatus>> {
+        let rows = sqlx::query(shared::ACCOUNT_RUN_STATUS_SQL)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AccountRunStatus {
+                    account: r.try_get("account")?,
+                    last_success: r.try_get("last_success")?,
+                    consecutive_failures: shared::small_count(r.try_get("failures")?),
+                    last_error: r.try_get("last_error")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+}
+
+/// `ttl` as an `INTERVAL` parameter, which holds whole microseconds (sqlx refuses a
+/// `Duration` with a finer part).
+fn interval(ttl: Duration) -> Duration {
+    Duration::from_micros(u64::try_from(ttl.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Checks the fence and holds the lease row until COMMIT: a takeover (an update of the
+/// row) then waits for this transaction, so the new holder's first write comes after
+/// this one's last. `clock_timestamp()`, not `now()`: `now()` is when the transaction
+/// began, and a page may take longer than what was left of the lease.
+const FENCE_LOCK: &str = "SELECT 1 FROM sync_leases
+     WHERE account = $1 AND owner = $2 AND generation = $3 AND lease_until > clock_timestamp()
+     FOR SHARE";
+
+/// The same check for a transaction that writes nothing.
+const FENCE_CHECK: &str = "SELECT 1 FROM sync_leases
+     WHERE account = $1 AND owner = $2 AND generation = $3 AND lease_until > clock_timestamp()";
+
+/// Whether `fence` still holds the lease: same owner and generation, not expired.
+async fn fence_held(
+    tx: &mut Transaction<'static, Postgres>,
+    fence: &Fence,
+    sql: &'static str,
+) -> StoreResult<bool> {
+    let held: Option<i32> = sqlx::query_scalar(sql)
+        .bind(&fence.account)
+        .bind(&fence.owner)
+        .bind(fence.generation)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(held.is_some())
+}
+
+/// Announces the purchase orders a page created and updated on [`NOTIFY_CHANNEL`].
+async fn notify_written(
+    tx: &mut Transaction<'static, Postgres>,
+    account: &str,
+    outcome: &PageOutcome,
+) -> StoreResult<()> {
+    let payloads = notify_payloads(account, &outcome.created_ids, &outcome.updated_ids);
+    if payloads.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_notify($1, p) FROM UNNEST($2::text[]) AS p")
+        .bind(NOTIFY_CHANNEL)
+        .bind(&payloads)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// `{"account":"main","created":[12,13],"updated":[7]}`, split into as many payloads as
+/// the ids need to keep each under PostgreSQL's limit. Empty when there are no ids.
+fn notify_payloads(account: &str, created: &[i64], updated: &[i64]) -> Vec<String> {
+    let payload = |c: &[i64], u: &[i64]| {
+        serde_json::json!({ "account": account, "created": c, "updated": u }).to_string()
+    };
+    let empty = payload(&[], &[]).len();
+    let mut out = Vec::new();
+    let (mut c, mut u) = (Vec::new(), Vec::new());
+    let mut len = empty;
+    let ids = created
+        .iter()
+        .map(|id| (true, *id))
+        .chain(updated.iter().map(|id| (false, *id)));
+    for (is_created, id) in ids {
+        // The id and a comma: at most two bytes more than it will take.
+        let grows = id.to_string().len() + 1;
+        if len + grows > NOTIFY_PAYLOAD_MAX && !(c.is_empty() && u.is_empty()) {
+            out.push(payload(&c, &u));
+            c.clear();
+            u.clear();
+            len = empty;
+        }
+        if is_created {
+            c.push(id);
+        } else {
+            u.push(id);
+        }
+        len += grows;
+    }
+    if !(c.is_empty() && u.is_empty()) {
+        out.push(payload(&c, &u));
+    }
+    out
 }
 
 /// Upserts the suppliers of the written orders and returns their ids by login id.
@@ -983,4 +1302,52 @@ fn line_from_row(r: &PgRow) -> Result<StoredLine, sqlx::Error> {
         merchant_unit_cost: r.try_get("merchant_unit_cost")?,
         received_qty: r.try_get("received_qty")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_page_is_announced_in_one_payload() {
+        assert_eq!(
+            notify_payloads("main", &[12, 13], &[7]),
+            [r#"{"account":"main","created":[12,13],"updated":[7]}"#]
+        );
+        assert!(notify_payloads("main", &[], &[]).is_empty());
+    }
+
+    #[test]
+    fn many_ids_are_split_into_payloads_under_the_limit_losing_none() {
+        let created: Vec<i64> = (0..900).map(|i| i64::MAX - i).collect();
+        let updated: Vec<i64> = (0..900).map(|i| 1_000_000_000_000 + i).collect();
+
+        let payloads = notify_payloads("main", &created, &updated);
+
+        assert!(payloads.len() > 2, "{}", payloads.len());
+        let (mut seen_created, mut seen_updated) = (Vec::new(), Vec::new());
+        for (i, p) in payloads.iter().enumerate() {
+            assert!(p.len() <= NOTIFY_PAYLOAD_MAX, "{} bytes", p.len());
+            if i + 1 < payloads.len() {
+                assert!(
+                    p.len() > NOTIFY_PAYLOAD_MAX - 40,
+                    "{} bytes: split early",
+                    p.len()
+                );
+            }
+            let v: serde_json::Value = serde_json::from_str(p).unwrap();
+            assert_eq!(v["account"], "main");
+            let ids = |key: &str| -> Vec<i64> {
+                v[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i.to_string().parse().unwrap())
+                    .collect()
+            };
+            seen_created.extend(ids("created"));
+            seen_updated.extend(ids("updated"));
+        }
+        assert_eq!((seen_created, seen_updated), (created, updated));
+    }
 }

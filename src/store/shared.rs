@@ -8,10 +8,61 @@ use rust_decimal::Decimal;
 
 use crate::domain::{IncomingLine, IncomingOrder, Line1688, MappingTable, SkuMapping, SupplierRef};
 
-use super::{MerchantSku, Numbered, PageOutcome, StoreError, StoreResult};
+use super::{Fence, MerchantSku, Numbered, PageOutcome, StoreError, StoreResult};
 
 /// The error recorded on runs that a dead process left `running`.
 pub(crate) const INTERRUPTED: &str = "interrupted: the process stopped before the run finished";
+
+/// Per account of `sync_runs`: the last successful run, and the failed runs after it
+/// (count, and the error of the newest). Runs are ordered by when they ended, then by id:
+/// SQLite's clock has millisecond steps, so two runs may end at the same instant. The
+/// statement is plain enough for both backends.
+pub(crate) const ACCOUNT_RUN_STATUS_SQL: &str = "
+    WITH last_success AS (
+        SELECT a.account,
+               (SELECT r.id FROM sync_runs r
+                WHERE r.account = a.account AND r.status = 'succeeded' AND r.finished_at IS NOT NULL
+                ORDER BY r.finished_at DESC, r.id DESC
+                LIMIT 1) AS run_id
+        FROM (SELECT DISTINCT account FROM sync_runs) AS a
+    )
+    SELECT l.account, s.finished_at AS last_success,
+           (SELECT count(*) FROM sync_runs f
+            WHERE f.account = l.account AND f.status = 'failed'
+              AND (s.id IS NULL OR (coalesce(f.finished_at, f.started_at), f.id) > (s.finished_at, s.id))
+           ) AS failures,
+           (SELECT f.error FROM sync_runs f
+            WHERE f.account = l.account AND f.status = 'failed'
+              AND (s.id IS NULL OR (coalesce(f.finished_at, f.started_at), f.id) > (s.finished_at, s.id))
+            ORDER BY coalesce(f.finished_at, f.started_at) DESC, f.id DESC
+            LIMIT 1) AS last_error
+    FROM last_success AS l
+    LEFT JOIN sync_runs AS s ON s.id = l.run_id
+    ORDER BY l.account";
+
+/// The fence that guards a write to `account`. A fence of another account proves nothing
+/// about this one, so the write is refused as if the lease were lost rather than let
+/// through unguarded.
+pub(crate) fn fence_for<'a>(
+    account: &str,
+    fence: Option<&'a Fence>,
+) -> StoreResult<Option<&'a Fence>> {
+    match fence {
+        Some(f) if f.account != account => Err(lease_lost(account)),
+        other => Ok(other),
+    }
+}
+
+pub(crate) fn lease_lost(account: &str) -> StoreError {
+    StoreError::LeaseLost {
+        account: account.to_owned(),
+    }
+}
+
+/// A count from the database as a `u32`, saturating.
+pub(crate) fn small_count(n: i64) -> u32 {
+    u32::try_from(n.max(0)).unwrap_or(u32::MAX)
+}
 
 /// The human-readable number of a synced purchase order.
 pub(crate) fn po_number(order_id_1688: i64) -> String {

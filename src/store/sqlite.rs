@@ -22,8 +22,9 @@ use crate::domain::{IncomingOrder, RunKind, RunStatus, SkuMapping, SyncWindow};
 
 use super::shared::{self, ExistingOrder, PagePlan, WaitingLine};
 use super::{
-    Backend, ImportOutcome, MerchantSku, Numbered, PageOutcome, PageTarget, RunCounts, Store,
-    StoreError, StoreResult, StoredLine, StoredOrder, SyncRunRow, Totals, UnmappedItem,
+    AccountRunStatus, Backend, BackfillProgress, Fence, ImportOutcome, Lease, LeaseRow,
+    MerchantSku, Numbered, PageOutcome, PageTarget, RunCounts, Store, StoreError, StoreResult,
+    StoredLine, StoredOrder, SyncRunRow, Totals, UnmappedItem,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -476,6 +477,7 @@ impl Store for SqliteStore {
         if orders.is_empty() {
             return Ok(PageOutcome::default());
         }
+        let fence = shared::fence_for(&target.account, target.fence.as_ref())?;
         let order_ids = shared::page_order_ids(orders);
         let mut tx = self.begin_write().await?;
 
@@ -503,8 +505,16 @@ impl Store for SqliteStore {
         }
         let plan = PagePlan::new(orders, &existing, &tombstoned);
         if plan.writes_nothing() {
+            // As in PostgreSQL, a lost lease is reported even by a page that writes nothing.
+            let held = match fence {
+                Some(f) => fence_held(&mut tx, f).await?,
+                None => true,
+            };
             tx.rollback().await?;
-            return Ok(plan.outcome(&HashMap::new()));
+            return match fence {
+                Some(f) if !held => Err(shared::lease_lost(&f.account)),
+                _ => Ok(plan.outcome(&HashMap::new())),
+            };
         }
 
         let suppliers = upsert_suppliers(&mut tx, &plan).await?;
@@ -529,6 +539,12 @@ impl Store for SqliteStore {
             .bind(json_list(&updated))
             .execute(&mut *tx)
             .await?;
+        }
+        if let Some(f) = fence
+            && !fence_held(&mut tx, f).await?
+        {
+            tx.rollback().await?;
+            return Err(shared::lease_lost(&f.account));
         }
         tx.commit().await?;
         Ok(plan.outcome(&po_ids))
@@ -693,6 +709,245 @@ impl Store for SqliteStore {
         .await?;
         Ok(())
     }
+
+    async fn try_claim_lease(
+        &self,
+        account: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> StoreResult<Option<Lease>> {
+        // One statement, as in PostgreSQL; SQLite runs it under its single write lock.
+        let row = sqlx::query(concat!(
+            "INSERT INTO sync_leases (account, owner, lease_until, generation, updated_at)
+             VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3), 1, ",
+            now!(),
+            ")
+             ON CONFLICT (account) DO UPDATE
+             SET owner = excluded.owner,
+                 lease_until = excluded.lease_until,
+                 generation = CASE WHEN sync_leases.owner IS excluded.owner
+                                   THEN sync_leases.generation ELSE sync_leases.generation + 1 END,
+                 updated_at = excluded.updated_at
+             WHERE sync_leases.owner IS NULL
+                OR sync_leases.lease_until IS NULL
+                OR sync_leases.lease_until < ",
+            now!(),
+            "
+                OR sync_leases.owner = excluded.owner
+             RETURNING account, owner, generation, lease_until"
+        ))
+        .bind(account)
+        .bind(owner)
+        .bind(ttl_modifier(ttl))
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Lease {
+            fence: Fence {
+                account: r.try_get("account")?,
+                owner: r.try_get("owner")?,
+                generation: r.try_get("generation")?,
+            },
+            until: get_ts(&r, "lease_until")?,
+        }))
+    }
+
+    async fn renew_lease(
+        &self,
+        fence: &Fence,
+        ttl: Duration,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        // No condition on lease_until: an expired lease that nobody took is still ours.
+        let until: Option<String> = sqlx::query_scalar(concat!(
+            "UPDATE sync_leases
+             SET lease_until = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?4), updated_at = ",
+            now!(),
+            "
+             WHERE account = ?1 AND owner = ?2 AND generation = ?3
+             RETURNING lease_until"
+        ))
+        .bind(&fence.account)
+        .bind(&fence.owner)
+        .bind(fence.generation)
+        .bind(ttl_modifier(ttl))
+        .fetch_optional(&self.pool)
+        .await?;
+        until.map(|t| parse_ts("lease_until", &t)).transpose()
+    }
+
+    async fn release_lease(&self, fence: &Fence) -> StoreResult<()> {
+        // Clearing the owner makes the next claim a change of holder, even by this
+        // owner: its old fences stay invalid.
+        sqlx::query(concat!(
+            "UPDATE sync_leases SET owner = NULL, lease_until = ",
+            now!(),
+            ", updated_at = ",
+            now!(),
+            " WHERE account = ?1 AND owner = ?2 AND generation = ?3"
+        ))
+        .bind(&fence.account)
+        .bind(&fence.owner)
+        .bind(fence.generation)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn leases(&self) -> StoreResult<Vec<LeaseRow>> {
+        let rows = sqlx::query(
+            "SELECT account, owner, lease_until, generation FROM sync_leases ORDER BY account",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LeaseRow {
+                    account: r.try_get("account")?,
+                    owner: r.try_get("owner")?,
+                    lease_until: get_opt_ts(r, "lease_until")?,
+                    generation: r.try_get("generation")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn change_cursor(&self, account: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        let cursor: Option<String> =
+            sqlx::query_scalar("SELECT modified_since FROM sync_cursors WHERE account = ?1")
+                .bind(account)
+                .fetch_optional(&self.pool)
+                .await?;
+        cursor.map(|t| parse_ts("modified_since", &t)).transpose()
+    }
+
+    async fn advance_change_cursor(
+        &self,
+        account: &str,
+        to: DateTime<Utc>,
+        fence: Option<&Fence>,
+    ) -> StoreResult<()> {
+        let fence = shared::fence_for(account, fence)?;
+        let mut tx = self.begin_write().await?;
+        // The WHERE keeps the cursor from moving back and leaves the row untouched when
+        // it would not move; the fixed-width text compares as the instants do.
+        sqlx::query(concat!(
+            "INSERT INTO sync_cursors (account, modified_since) VALUES (?1, ?2)
+             ON CONFLICT (account) DO UPDATE
+             SET modified_since = excluded.modified_since, updated_at = ",
+            now!(),
+            "
+             WHERE sync_cursors.modified_since < excluded.modified_since"
+        ))
+        .bind(account)
+        .bind(ts(&to))
+        .execute(&mut *tx)
+        .await?;
+        if let Some(f) = fence
+            && !fence_held(&mut tx, f).await?
+        {
+            tx.rollback().await?;
+            return Err(shared::lease_lost(&f.account));
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn open_backfill(
+        &self,
+        account: &str,
+        window: SyncWindow,
+    ) -> StoreResult<BackfillProgress> {
+        // Against the unique index of unfinished backfills: the row of this window comes
+        // back whether this statement inserted it or it was there (then touched).
+        let r = sqlx::query(concat!(
+            "INSERT INTO sync_backfills (account, window_start, window_end) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account, window_start, window_end) WHERE finished_at IS NULL
+             DO UPDATE SET updated_at = ",
+            now!(),
+            "
+             RETURNING id, account, window_start, window_end, done_until, finished_at"
+        ))
+        .bind(account)
+        .bind(ts(&window.start))
+        .bind(ts(&window.end))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(BackfillProgress {
+            id: r.try_get("id")?,
+            account: r.try_get("account")?,
+            window_start: get_ts(&r, "window_start")?,
+            window_end: get_ts(&r, "window_end")?,
+            done_until: get_opt_ts(&r, "done_until")?,
+            finished: get_opt_ts(&r, "finished_at")?.is_some(),
+        })
+    }
+
+    async fn backfill_progress(&self, id: i64, done_until: DateTime<Utc>) -> StoreResult<()> {
+        sqlx::query(concat!(
+            "UPDATE sync_backfills SET done_until = ?2, updated_at = ",
+            now!(),
+            " WHERE id = ?1 AND (done_until IS NULL OR done_until < ?2)"
+        ))
+        .bind(id)
+        .bind(ts(&done_until))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_backfill(&self, id: i64) -> StoreResult<()> {
+        sqlx::query(concat!(
+            "UPDATE sync_backfills SET finished_at = ",
+            now!(),
+            ", updated_at = ",
+            now!(),
+            " WHERE id = ?1 AND finished_at IS NULL"
+        ))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn account_run_status(&self) -> StoreResult<Vec<AccountRunStatus>> {
+        let rows = sqlx::query(shared::ACCOUNT_RUN_STATUS_SQL)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AccountRunStatus {
+                    account: r.try_get("account")?,
+                    last_success: get_opt_ts(r, "last_success")?,
+                    consecutive_failures: shared::small_count(r.try_get("failures")?),
+                    last_error: r.try_get("last_error")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// `ttl` as a date modifier (`+60.000000 seconds`) for `strftime(…, 'now', modifier)`.
+fn ttl_modifier(ttl: Duration) -> String {
+    format!("+{:.6} seconds", ttl.as_secs_f64())
+}
+
+/// Whether `fence` still holds the lease: same owner and generation, not expired. A
+/// write transaction holds SQLite's only write lock, so nobody can take the lease
+/// between this check and COMMIT.
+async fn fence_held(tx: &mut Transaction<'static, Sqlite>, fence: &Fence) -> StoreResult<bool> {
+    let held: Option<i64> = sqlx::query_scalar(concat!(
+        "SELECT 1 FROM sync_leases
+         WHERE account = ?1 AND owner = ?2 AND generation = ?3 AND lease_until > ",
+        now!()
+    ))
+    .bind(&fence.account)
+    .bind(&fence.owner)
+    .bind(fence.generation)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(held.is_some())
 }
 
 /// Upserts the suppliers of the written orders and returns their ids by login id.

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api1688::{ApiError, Client1688, OrderFilter, OrderListPage};
 use crate::config::{AccountSettings, SyncSettings};
 use crate::domain::{IncomingOrder, MappingTable, RunKind, RunStatus, SyncWindow};
-use crate::store::{PageOutcome, PageTarget, RunCounts, Store, StoreError};
+use crate::store::{Fence, PageOutcome, PageTarget, RunCounts, Store, StoreError};
 
 /// How a run ended, for the caller and the log.
 #[derive(Debug, Clone)]
@@ -23,6 +23,10 @@ pub struct RunReport {
     pub counts: RunCounts,
     /// Why the run failed: the first problems met, each naming what failed.
     pub errors: Vec<String>,
+    /// 1688 delivered every order its `totalRecord` promised. When it did not (pages
+    /// shifted under us, or a page came back short) the orders seen are written, but a
+    /// change-tracking cursor must not move past them.
+    pub complete: bool,
 }
 
 impl RunReport {
@@ -51,7 +55,10 @@ pub struct SyncJob<'a> {
     pub client: Arc<Client1688>,
     pub sync: &'a SyncSettings,
     pub account: &'a AccountSettings,
+    /// Stops the run between pages (shutdown, or the lease was lost).
     pub cancel: CancellationToken,
+    /// The account's lease, checked by every page's transaction.
+    pub fence: Option<Fence>,
 }
 
 impl SyncJob<'_> {
@@ -69,6 +76,7 @@ impl SyncJob<'_> {
             status: RunStatus::Failed,
             counts: RunCounts::default(),
             errors: Vec::new(),
+            complete: false,
         };
         let run_id = match self.store.begin_run(&self.account.name, kind, window).await {
             Ok(id) => id,
@@ -129,7 +137,7 @@ impl SyncJob<'_> {
             account: self.account.name.clone(),
             warehouse_id,
             run_id,
-            fence: None,
+            fence: self.fence.clone(),
         };
         let mut writer = PageWriter {
             store: self.store.as_ref(),
@@ -145,42 +153,65 @@ impl SyncJob<'_> {
             async move { (page, client.buyer_order_list(filter, page, page_size).await) }
         };
 
-        let first = self.checked(fetch(1).await.1)?;
+        let first = self.cancellable(async { fetch(1).await.1 }).await?;
         let total = first.total_record;
         let mut last_full = first.orders.len() as u32 >= page_size;
         writer.write(1, first, report).await?;
-        if !last_full {
-            return Ok(());
-        }
 
-        let promised_pages = total
-            .map(|t| t.div_ceil(u64::from(page_size)).max(1) as u32)
-            .unwrap_or(1);
-        let mut pages = futures_util::stream::iter(2..=promised_pages)
-            .map(fetch)
-            .buffer_unordered(self.sync.page_concurrency);
-        while let Some((number, result)) = pages.next().await {
-            let page = self.checked(result)?;
-            if number == promised_pages {
+        if last_full {
+            let promised_pages = total
+                .map(|t| t.div_ceil(u64::from(page_size)).max(1) as u32)
+                .unwrap_or(1);
+            let mut pages = futures_util::stream::iter(2..=promised_pages)
+                .map(fetch)
+                .buffer_unordered(self.sync.page_concurrency);
+            while let Some((number, result)) =
+                self.cancellable(async { Ok(pages.next().await) }).await?
+            {
+                let page = self.checked(result)?;
+                if number == promised_pages {
+                    last_full = page.orders.len() as u32 >= page_size;
+                }
+                writer.write(number, page, report).await?;
+            }
+            drop(pages);
+
+            // 1688 may understate totalRecord; keep going while pages come back full with
+            // orders not seen yet.
+            let mut number = promised_pages + 1;
+            while last_full && total.is_none_or(|t| writer.received < t) {
+                let page = self.cancellable(async { fetch(number).await.1 }).await?;
                 last_full = page.orders.len() as u32 >= page_size;
+                let fresh = writer.write(number, page, report).await?;
+                if fresh == 0 {
+                    break;
+                }
+                number += 1;
             }
-            writer.write(number, page, report).await?;
         }
-        drop(pages);
-
-        // 1688 may understate totalRecord; keep going while pages come back full with
-        // orders not seen yet.
-        let mut number = promised_pages + 1;
-        while last_full && total.is_none_or(|t| writer.received < t) {
-            let page = self.checked(fetch(number).await.1)?;
-            last_full = page.orders.len() as u32 >= page_size;
-            let fresh = writer.write(number, page, report).await?;
-            if fresh == 0 {
-                break;
-            }
-            number += 1;
+        report.complete = total.is_none_or(|t| writer.received >= t);
+        if !report.complete {
+            tracing::warn!(
+                account = %self.account.name,
+                promised = total.unwrap_or_default(),
+                received = writer.received,
+                "1688 delivered fewer orders than totalRecord promised; the next run repeats the window"
+            );
         }
         Ok(())
+    }
+
+    /// Awaits `work` unless the run is cancelled first. Only fetches are raced: a page
+    /// write always finishes, committed or rolled back.
+    async fn cancellable<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, Stop> {
+        tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => Err(Stop::Cancelled),
+            result = work => Ok(result?),
+        }
     }
 
     fn checked(&self, result: Result<OrderListPage, ApiError>) -> Result<OrderListPage, Stop> {

@@ -1,0 +1,282 @@
+//! The running service.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::lease::LeaseKeeper;
+use super::schedule::{Ticker, account_loop};
+use super::systemd;
+use crate::app::{AppError, Application};
+use crate::health::Health;
+use crate::http;
+use crate::metrics;
+use crate::sync::RunReport;
+
+/// The daemon, bound to its listener and ready to run.
+pub struct Daemon {
+    app: Arc<Application>,
+    listener: TcpListener,
+    health: Arc<Health>,
+}
+
+impl Daemon {
+    /// Binds `http.listen` (port 0 in tests) before anything is spawned.
+    pub async fn bind(app: Application) -> Result<Self, AppError> {
+        let addr = app.settings().http.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| AppError::Listen { addr, source })?;
+        let limits = http::readiness_limits(app.settings());
+        let health = Arc::new(Health::new(
+            limits
+                .iter()
+                .map(|(name, max_age)| (name.as_str(), *max_age)),
+        ));
+        Ok(Daemon {
+            app: Arc::new(app),
+            listener,
+            health,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn health(&self) -> Arc<Health> {
+        self.health.clone()
+    }
+
+    pub fn app(&self) -> Arc<Application> {
+        self.app.clone()
+    }
+
+    /// Runs until `shutdown` is cancelled, then stops starting runs, lets running pages
+    /// commit or roll back, releases the leases, and returns within the grace period.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> Result<(), AppError> {
+        let Daemon {
+            app,
+            listener,
+            health,
+        } = self;
+        let settings = app.settings().clone();
+        let store = app.store();
+        seed_health(&app, &health).await;
+        metrics::register_accounts(settings.accounts.iter().map(|a| a.name.as_str()));
+
+        let tracker = TaskTracker::new();
+        let http_stop = CancellationToken::new();
+        let state = http::HttpState::new(
+            store.clone(),
+            health.clone(),
+            metrics::install(),
+            settings.http.db_check_cache,
+        );
+        tracker.spawn(http::serve(
+            listener,
+            http::router(state),
+            http_stop.clone(),
+        ));
+
+        // Workers first, then the cron ticks that wake them.
+        let workers = TaskTracker::new();
+        let mut schedules = Vec::new();
+        for account in &settings.accounts {
+            let trigger = Arc::new(Notify::new());
+            schedules.push((account.schedule.clone(), trigger.clone()));
+            let snapshot = health.snapshot();
+            let period = account.schedule_period(settings.sync.timezone);
+            let overdue = snapshot
+                .get(&account.name)
+                .and_then(|h| h.last_success)
+                .is_none_or(|t| (Utc::now() - t).to_std().unwrap_or_default() >= period);
+            // Ticks missed while the daemon was down become one run now.
+            if overdue {
+                trigger.notify_one();
+            }
+            let (app, health, name) = (app.clone(), health.clone(), account.name.clone());
+            workers.spawn(account_loop(trigger, shutdown.clone(), move || {
+                let (app, health, name) = (app.clone(), health.clone(), name.clone());
+                async move { round(&app, &health, &name).await }
+            }));
+        }
+        let ticker = match Ticker::start(schedules, settings.sync.timezone).await {
+            Ok(t) => Some(t),
+            Err(e) => {
+                // Without ticks only the start-up round runs; readiness will say so.
+                tracing::error!(error = %e, "cannot start the cron scheduler");
+                None
+            }
+        };
+
+        let heartbeat = tokio::spawn(heartbeat(health.clone(), workers.clone(), shutdown.clone()));
+        let watchdog = tokio::spawn(systemd::watchdog(health.clone(), shutdown.clone()));
+        systemd::ready(&format!("syncing {} accounts", settings.accounts.len()));
+        tracing::info!(
+            listen = %settings.http.listen,
+            accounts = settings.accounts.len(),
+            instance = %settings.daemon.instance_id,
+            "sync1688 daemon started"
+        );
+
+        shutdown.cancelled().await;
+        let stopping = Instant::now();
+        systemd::stopping();
+        tracing::info!("stopping: no new runs; waiting for running pages to finish");
+        app.cancel_token().cancel();
+        if let Some(ticker) = ticker {
+            ticker.stop().await;
+        }
+        workers.close();
+        let grace = settings.daemon.shutdown_grace;
+        if tokio::time::timeout(grace, workers.wait()).await.is_err() {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "runs did not stop within the grace period; leaving them"
+            );
+        }
+        heartbeat.abort();
+        watchdog.abort();
+        http_stop.cancel();
+        tracker.close();
+        let _ = tokio::time::timeout(Duration::from_secs(2), tracker.wait()).await;
+        tracing::info!(
+            elapsed_ms = stopping.elapsed().as_millis() as u64,
+            "sync1688 daemon stopped"
+        );
+        Ok(())
+    }
+}
+
+/// One tick of one account: claim its lease (or leave it to the instance that holds it),
+/// run the window and the changes, record the outcome, release the lease.
+async fn round(app: &Application, health: &Health, name: &str) {
+    let store = app.store();
+    let settings = app.settings();
+    let keeper = match LeaseKeeper::claim(
+        store.clone(),
+        name,
+        app.instance_id(),
+        settings.daemon.lease_ttl,
+    )
+    .await
+    {
+        Ok(Some(keeper)) => keeper,
+        Ok(None) => {
+            tracing::debug!(
+                account = name,
+                "another instance holds the account's lease; skipping this tick"
+            );
+            // Readiness follows the account's runs, whoever made them.
+            if let Ok(rows) = store.account_run_status().await
+                && let Some(row) = rows.into_iter().find(|r| r.account == name)
+            {
+                health.seed(
+                    name,
+                    row.last_success,
+                    row.consecutive_failures,
+                    row.last_error,
+                );
+            }
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(account = name, error = %e, "cannot claim the account's lease");
+            health.run_failed(name, Utc::now(), &format!("cannot claim the lease: {e}"));
+            return;
+        }
+    };
+    health.run_started(name);
+    let started = Instant::now();
+    let cancel = keeper.run_token(&app.cancel_token());
+    let reports = app
+        .scheduled_round(name, keeper.fence().clone(), cancel)
+        .await;
+    keeper.release().await;
+    record(health, name, &reports, started.elapsed());
+    systemd::status(&status_line(health));
+}
+
+fn record(health: &Health, name: &str, reports: &[RunReport], elapsed: Duration) {
+    let now = Utc::now();
+    for r in reports {
+        metrics::record_run(
+            name,
+            r.status,
+            elapsed / reports.len().max(1) as u32,
+            &r.counts,
+        );
+    }
+    match reports.iter().find(|r| !r.succeeded()) {
+        None if !reports.is_empty() => {
+            health.run_succeeded(name, now);
+            metrics::record_last_success(name, now);
+        }
+        None => health.run_failed(name, now, "the round did not run"),
+        Some(failed) => health.run_failed(name, now, &failed.errors.join("; ")),
+    }
+}
+
+/// `STATUS=` for systemctl: each account's last success.
+fn status_line(health: &Health) -> String {
+    health
+        .snapshot()
+        .iter()
+        .map(|(name, h)| match (h.last_success, h.consecutive_failures) {
+            (Some(t), 0) => format!("{name}: ok {}", t.format("%H:%M:%S")),
+            (Some(t), n) => format!("{name}: {n} failures since {}", t.format("%H:%M:%S")),
+            (None, 0) => format!("{name}: waiting"),
+            (None, n) => format!("{name}: {n} failures"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Beats while the workers are alive; a panicked or finished worker stops the beat, so
+/// the watchdog lets systemd restart the service. A slow 1688 does not stop it.
+async fn heartbeat(health: Arc<Health>, workers: TaskTracker, shutdown: CancellationToken) {
+    let expected = workers.len();
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+        if workers.len() == expected {
+            health.beat();
+        } else {
+            tracing::error!(
+                alive = workers.len(),
+                expected,
+                "an account worker stopped; the watchdog will restart the daemon"
+            );
+        }
+    }
+}
+
+async fn seed_health(app: &Application, health: &Health) {
+    match app.store().account_run_status().await {
+        Ok(rows) => {
+            for row in rows {
+                if app.settings().account(&row.account).is_some() {
+                    health.seed(
+                        &row.account,
+                        row.last_success,
+                        row.consecutive_failures,
+                        row.last_error,
+                    );
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the last runs; readiness starts empty"),
+    }
+}
