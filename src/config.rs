@@ -460,10 +460,12 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
             "must be at least 1",
         ));
     }
+    // The process id keeps owners unique across restarts: a restarted daemon must not
+    // share a lease fence with a predecessor that is still hanging.
     let instance_id = if raw.daemon.instance_id.trim().is_empty() {
         default_instance_id()
     } else {
-        raw.daemon.instance_id.trim().to_owned()
+        format!("{}:{}", raw.daemon.instance_id.trim(), std::process::id())
     };
 
     let mut accounts: Vec<AccountSettings> = Vec::with_capacity(raw.accounts.len());

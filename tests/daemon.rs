@@ -35,6 +35,7 @@ on_both_backends!(
     an_old_order_changed_on_1688_is_updated_by_the_next_round,
     an_order_modified_during_a_round_is_not_skipped_by_the_cursor,
     an_interrupted_backfill_resumes_and_writes_every_order_once,
+    a_backfill_of_months_finds_the_orders_in_1688s_history_table,
 );
 
 fn sandbox_config(orders: usize, days: u32, seed: u64) -> SandboxConfig {
@@ -207,6 +208,42 @@ async fn an_interrupted_backfill_resumes_and_writes_every_order_once(db: TestDb)
         third
             .iter()
             .all(|r| r.counts.orders_inserted + r.counts.orders_updated == 0)
+    );
+}
+
+async fn a_backfill_of_months_finds_the_orders_in_1688s_history_table(db: TestDb) {
+    let t = TestApp::start(
+        db,
+        sandbox_config(5, 2, 17),
+        "[sync]\nbackfill_chunk_days = 31\n",
+    )
+    .await;
+    let ancient = t
+        .sandbox
+        .insert_order(NewOrder::created_at(Utc::now() - TimeDelta::days(150)));
+    let near_the_line = t
+        .sandbox
+        .insert_order(NewOrder::created_at(Utc::now() - TimeDelta::days(89)));
+    let recent = t
+        .sandbox
+        .insert_order(NewOrder::created_at(Utc::now() - TimeDelta::days(20)));
+
+    let reports = t.app.run_once(&backfill(160)).await.unwrap();
+
+    assert!(reports.iter().all(|r| r.succeeded()), "{reports:?}");
+    for id in [ancient, near_the_line, recent] {
+        assert!(
+            t.store()
+                .find_synced_order("main", id)
+                .await
+                .unwrap()
+                .is_some(),
+            "order {id}"
+        );
+    }
+    assert!(
+        t.sandbox.calls("alibaba.trade.getBuyerOrderList") > reports.len(),
+        "old chunks also asked the history table"
     );
 }
 

@@ -124,10 +124,12 @@ impl Client1688 {
         &self.account
     }
 
-    /// One page of the buyer's orders.
+    /// One page of the buyer's orders; `history` queries 1688's history table (`isHis`),
+    /// which holds orders older than about three months.
     pub async fn buyer_order_list(
         &self,
         filter: OrderFilter,
+        history: bool,
         page: u32,
         page_size: u32,
     ) -> Result<OrderListPage, ApiError> {
@@ -142,7 +144,7 @@ impl Client1688 {
         params.push((start_key.to_owned(), format_1688(window.start)));
         params.push((end_key.to_owned(), format_1688(window.end)));
         // `isHis` must travel as the string: a bare boolean false was seen dropped.
-        params.push(("isHis".to_owned(), "false".to_owned()));
+        params.push(("isHis".to_owned(), history.to_string()));
         let body = self.call(Api::BUYER_ORDER_LIST, &params).await?;
         OrderListPage::from_body(&body).map_err(|detail| ApiError::Malformed {
             api: Api::BUYER_ORDER_LIST.name.into(),

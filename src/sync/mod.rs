@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -147,11 +148,34 @@ impl SyncJob<'_> {
             seen: HashSet::new(),
             received: 0,
         };
+        let mut complete = true;
+        for history in history_passes(filter, Utc::now()) {
+            complete &= self.pass(filter, history, &mut writer, report).await?;
+        }
+        report.complete = complete;
+        Ok(())
+    }
+
+    /// Pages through one table (live or history). Returns whether 1688 delivered every
+    /// order its `totalRecord` promised.
+    async fn pass(
+        &self,
+        filter: OrderFilter,
+        history: bool,
+        writer: &mut PageWriter<'_>,
+        report: &mut RunReport,
+    ) -> Result<bool, Stop> {
         let page_size = self.sync.page_size;
         let fetch = |page: u32| {
             let client = self.client.clone();
-            async move { (page, client.buyer_order_list(filter, page, page_size).await) }
+            async move {
+                let result = client
+                    .buyer_order_list(filter, history, page, page_size)
+                    .await;
+                (page, result)
+            }
         };
+        let received_before = writer.received;
 
         let first = self.cancellable(async { fetch(1).await.1 }).await?;
         let total = first.total_record;
@@ -179,7 +203,7 @@ impl SyncJob<'_> {
             // 1688 may understate totalRecord; keep going while pages come back full with
             // orders not seen yet.
             let mut number = promised_pages + 1;
-            while last_full && total.is_none_or(|t| writer.received < t) {
+            while last_full && total.is_none_or(|t| writer.received - received_before < t) {
                 let page = self.cancellable(async { fetch(number).await.1 }).await?;
                 last_full = page.orders.len() as u32 >= page_size;
                 let fresh = writer.write(number, page, report).await?;
@@ -189,16 +213,18 @@ impl SyncJob<'_> {
                 number += 1;
             }
         }
-        report.complete = total.is_none_or(|t| writer.received >= t);
-        if !report.complete {
+        let received = writer.received - received_before;
+        let complete = total.is_none_or(|t| received >= t);
+        if !complete {
             tracing::warn!(
                 account = %self.account.name,
+                history,
                 promised = total.unwrap_or_default(),
-                received = writer.received,
+                received,
                 "1688 delivered fewer orders than totalRecord promised; the next run repeats the window"
             );
         }
-        Ok(())
+        Ok(complete)
     }
 
     /// Awaits `work` unless the run is cancelled first. Only fetches are raced: a page
@@ -284,10 +310,64 @@ impl PageWriter<'_> {
     }
 }
 
+/// 1688 keeps orders older than about three months in a history table that is queried
+/// separately (`isHis=true`); where exactly the line falls is not documented, so windows
+/// near it query both tables (orders found twice are written once).
+const HISTORY_FROM_DAYS: i64 = 80;
+const LIVE_UNTIL_DAYS: i64 = 100;
+
+/// Which tables a window needs: `false` is the live table, `true` the history table.
+fn history_passes(filter: OrderFilter, now: DateTime<Utc>) -> Vec<bool> {
+    let window = match filter {
+        OrderFilter::Created(w) => w,
+        // Recently modified orders are live.
+        OrderFilter::Modified(_) => return vec![false],
+    };
+    let mut passes = Vec::with_capacity(2);
+    if window.end > now - TimeDelta::days(LIVE_UNTIL_DAYS) {
+        passes.push(false);
+    }
+    if window.start < now - TimeDelta::days(HISTORY_FROM_DAYS) {
+        passes.push(true);
+    }
+    passes
+}
+
 fn note(report: &mut RunReport, problem: String) {
     if report.errors.len() < MAX_ERRORS {
         report.errors.push(problem);
     } else if report.errors.len() == MAX_ERRORS {
         report.errors.push("(more problems not listed)".into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created(days_ago_start: i64, days_ago_end: i64, now: DateTime<Utc>) -> OrderFilter {
+        OrderFilter::Created(SyncWindow {
+            start: now - TimeDelta::days(days_ago_start),
+            end: now - TimeDelta::days(days_ago_end),
+        })
+    }
+
+    #[test]
+    fn recent_windows_query_the_live_table_only() {
+        let now = Utc::now();
+        assert_eq!(history_passes(created(3, 0, now), now), [false]);
+        let modified = OrderFilter::Modified(SyncWindow {
+            start: now - TimeDelta::days(400),
+            end: now,
+        });
+        assert_eq!(history_passes(modified, now), [false]);
+    }
+
+    #[test]
+    fn old_windows_query_the_history_table_and_windows_near_the_line_both() {
+        let now = Utc::now();
+        assert_eq!(history_passes(created(200, 150, now), now), [true]);
+        assert_eq!(history_passes(created(120, 60, now), now), [false, true]);
+        assert_eq!(history_passes(created(95, 85, now), now), [false, true]);
     }
 }
