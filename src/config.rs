@@ -16,6 +16,10 @@ use crate::store;
 /// The documented defaults, compiled in so that the binary needs no file to start.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
+/// The embedded database when none is configured (relative to the working directory;
+/// systemd's unit sets it to the state directory).
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://sync1688.db?mode=rwc";
+
 /// The real 1688 gateway.
 pub const REAL_API_BASE: &str = "https://gw.open.1688.com/openapi";
 
@@ -354,7 +358,7 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
         credentials_dir,
         &["database_url"],
     )?
-    .ok_or_else(|| ConfigError::invalid("database.url", "is required"))?;
+    .unwrap_or_else(|| SecretString::from(DEFAULT_DATABASE_URL));
     store::scheme_of(url.expose_secret()).map_err(|e| {
         let message = e.to_string();
         let message = message
@@ -761,6 +765,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("app_sekret"), "{err}");
+    }
+
+    #[test]
+    fn the_database_url_credential_wins_over_the_built_in_default() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("database_url"),
+            "postgres://erp:pw@db/erp\n",
+        )
+        .unwrap();
+        let sources = Sources {
+            credentials_dir: Some(dir.path().to_path_buf()),
+            ..Sources::default()
+        };
+        let s = Settings::load(&sources).unwrap();
+        assert_eq!(s.database.url.expose_secret(), "postgres://erp:pw@db/erp");
+        assert_eq!(
+            load("").unwrap().database.url.expose_secret(),
+            DEFAULT_DATABASE_URL
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::domain::RunStatus;
+use crate::domain::{RunKind, RunStatus};
 use crate::store::RunCounts;
 
 pub const SYNC_RUNS_TOTAL: &str = "sync1688_sync_runs_total";
@@ -52,7 +52,8 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the process-wide recorder (the first call) and returns the handle `/metrics`
 /// renders from. Later calls return the same handle, so that tests may start several
-/// applications in one process.
+/// applications in one process. The `record_*` functions install it too: a value recorded
+/// before the recorder exists would be lost.
 pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
@@ -91,6 +92,12 @@ pub fn install() -> PrometheusHandle {
             handle
         })
         .clone()
+}
+
+fn ensure_installed() {
+    if HANDLE.get().is_none() {
+        install();
+    }
 }
 
 fn describe() {
@@ -143,6 +150,7 @@ fn describe() {
 /// Makes the per-account series exist at zero, so that dashboards and `rate()` see an
 /// account before its first run finishes.
 pub fn register_accounts<'a>(accounts: impl IntoIterator<Item = &'a str>) {
+    ensure_installed();
     for account in accounts {
         for outcome in [RunStatus::Succeeded, RunStatus::Failed] {
             counter!(SYNC_RUNS_TOTAL, "account" => account.to_owned(), "outcome" => outcome.as_str())
@@ -158,7 +166,14 @@ const OPS: [&str; 4] = ["inserted", "updated", "unchanged", "skipped"];
 
 /// Records a finished run of `account`: its outcome, duration and the orders it wrote. A
 /// success also moves the last-success time to now and sets the unmapped lines.
-pub fn record_run(account: &str, status: RunStatus, duration: Duration, counts: &RunCounts) {
+pub fn record_run(
+    account: &str,
+    kind: RunKind,
+    status: RunStatus,
+    duration: Duration,
+    counts: &RunCounts,
+) {
+    ensure_installed();
     counter!(SYNC_RUNS_TOTAL, "account" => account.to_owned(), "outcome" => status.as_str())
         .increment(1);
     metrics::histogram!(SYNC_DURATION_SECONDS, "account" => account.to_owned())
@@ -178,13 +193,18 @@ pub fn record_run(account: &str, status: RunStatus, duration: Duration, counts: 
     }
     if status == RunStatus::Succeeded {
         record_last_success(account, Utc::now());
-        // A failed run saw only part of its window: its count would understate.
-        gauge!(LINES_UNMAPPED, "account" => account.to_owned()).set(counts.lines_unmapped as f64);
+        // A failed run saw only part of its window, and a changes run only the recently
+        // modified orders: only a window's count tells how many lines wait.
+        if kind == RunKind::Window {
+            gauge!(LINES_UNMAPPED, "account" => account.to_owned())
+                .set(counts.lines_unmapped as f64);
+        }
     }
 }
 
 /// Sets the last-success time of `account`, e.g. from `sync_runs` at start-up.
 pub fn record_last_success(account: &str, at: DateTime<Utc>) {
+    ensure_installed();
     gauge!(SYNC_LAST_SUCCESS_TIMESTAMP_SECONDS, "account" => account.to_owned())
         .set(at.timestamp_millis() as f64 / 1000.0);
 }
@@ -192,6 +212,7 @@ pub fn record_last_success(account: &str, at: DateTime<Utc>) {
 /// Records one call to the 1688 Open API. `api` is the API's name (a bounded set);
 /// `outcome` is `"ok"` or the error's kind (`ApiError::kind`).
 pub fn record_api_request(api: &str, outcome: &str, duration: Duration) {
+    ensure_installed();
     counter!(API_REQUESTS_TOTAL, "api" => api.to_owned(), "outcome" => outcome.to_owned())
         .increment(1);
     metrics::histogram!(API_REQUEST_DURATION_SECONDS, "api" => api.to_owned())
@@ -200,12 +221,19 @@ pub fn record_api_request(api: &str, outcome: &str, duration: Duration) {
 
 /// Records one retry of a failed call; `reason` is the error's kind (`ApiError::kind`).
 pub fn record_retry(reason: &str) {
+    ensure_installed();
     counter!(RETRIES_TOTAL, "reason" => reason.to_owned()).increment(1);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_recorded_before_install_is_kept() {
+        record_retry("before_install");
+        assert!(install().render().contains("reason=\"before_install\""));
+    }
 
     #[test]
     fn installing_twice_returns_the_same_recorder() {
@@ -228,6 +256,7 @@ mod tests {
         };
         record_run(
             "metrics_unit",
+            RunKind::Window,
             RunStatus::Succeeded,
             Duration::from_secs(2),
             &counts,

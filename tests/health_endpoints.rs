@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde_json::Value;
 use support::TestDb;
 use support::tcp_proxy::TcpProxy;
-use sync1688::domain::RunStatus;
+use sync1688::domain::{RunKind, RunStatus};
 use sync1688::health::Health;
 use sync1688::http::{self, HttpState};
 use sync1688::metrics;
@@ -388,6 +388,7 @@ async fn metrics_render_every_described_metric_as_prometheus_text() {
     };
     metrics::record_run(
         "metrics_test",
+        RunKind::Window,
         RunStatus::Succeeded,
         Duration::from_secs(12),
         &counts,

@@ -180,6 +180,9 @@ async fn round(app: &Application, health: &Health, name: &str) {
             if let Ok(rows) = store.account_run_status().await
                 && let Some(row) = rows.into_iter().find(|r| r.account == name)
             {
+                if let Some(at) = row.last_success {
+                    metrics::record_last_success(name, at);
+                }
                 health.seed(
                     name,
                     row.last_success,
@@ -211,6 +214,7 @@ fn record(health: &Health, name: &str, reports: &[RunReport], elapsed: Duration)
     for r in reports {
         metrics::record_run(
             name,
+            r.kind,
             r.status,
             elapsed / reports.len().max(1) as u32,
             &r.counts,
@@ -268,6 +272,9 @@ async fn seed_health(app: &Application, health: &Health) {
         Ok(rows) => {
             for row in rows {
                 if app.settings().account(&row.account).is_some() {
+                    if let Some(at) = row.last_success {
+                        metrics::record_last_success(&row.account, at);
+                    }
                     health.seed(
                         &row.account,
                         row.last_success,
