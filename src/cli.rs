@@ -24,6 +24,8 @@ pub enum Command {
     Run(RunArgs),
     /// Apply the database migrations and exit.
     Migrate,
+    /// Show each account's lease, change cursor and latest runs, from the database.
+    Status,
     /// Ask a running daemon whether it is ready (exit 0) or not (exit 1).
     Healthcheck(HealthcheckArgs),
     /// Validate the configuration and print it, secrets redacted.

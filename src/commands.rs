@@ -37,6 +37,7 @@ pub async fn execute(cli: Cli) -> ExitCode {
         }
         Command::Migrate => report(migrate(settings).await),
         Command::Healthcheck(args) => healthcheck(&settings, args).await,
+        Command::Status => report(status(settings).await),
         Command::Run(args) => run(settings, args).await,
         Command::Skus(SkusCommand::Import { file }) => report(
             async {
@@ -178,6 +179,64 @@ async fn daemon(app: Application) -> anyhow::Result<()> {
         trigger.cancel();
     });
     daemon.run_until_stopped(shutdown).await?;
+    Ok(())
+}
+
+/// What an operator wants to see first: who syncs each account, how far change tracking
+/// got, and how the last runs went.
+async fn status(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let store = app.store();
+    let tz = app.settings().sync.timezone;
+    let local = |t: chrono::DateTime<chrono::Utc>| {
+        t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()
+    };
+    let leases = store.leases().await?;
+    let runs = store.recent_runs(200).await?;
+    for account in &app.settings().accounts {
+        println!(
+            "{} (schedule \"{}\", {})",
+            account.name,
+            account.schedule,
+            tz.name()
+        );
+        let lease = leases.iter().find(|l| l.account == account.name);
+        match lease.and_then(|l| l.owner.as_deref().zip(l.lease_until)) {
+            Some((owner, until)) if until > chrono::Utc::now() => {
+                println!("  lease          held by {owner} until {}", local(until))
+            }
+            _ => println!("  lease          free"),
+        }
+        match store.change_cursor(&account.name).await? {
+            Some(cursor) => println!("  changes since  {}", local(cursor)),
+            None => println!("  changes since  (not tracked yet)"),
+        }
+        let mine: Vec<_> = runs
+            .iter()
+            .filter(|r| r.account == account.name)
+            .take(5)
+            .collect();
+        if mine.is_empty() {
+            println!("  runs           none yet");
+        }
+        for r in mine {
+            let c = &r.counts;
+            println!(
+                "  run {:<6} {} {:<8} {:<9} seen {} inserted {} updated {}{}",
+                r.id,
+                local(r.started_at),
+                r.kind,
+                r.status,
+                c.orders_seen,
+                c.orders_inserted,
+                c.orders_updated,
+                r.error
+                    .as_deref()
+                    .map(|e| format!(" — {e}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
     Ok(())
 }
 

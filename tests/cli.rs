@@ -163,3 +163,47 @@ async fn a_debug_level_run_logs_no_secret() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_each_accounts_lease_cursor_and_latest_runs() {
+    let db = TestDb::sqlite();
+    let sandbox_config = SandboxConfig {
+        orders: 20,
+        days: 2,
+        ..SandboxConfig::default()
+    };
+    let handle = sandbox::start(sandbox_config.clone(), ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sync1688.toml");
+    std::fs::write(
+        &config,
+        support::app::config_toml(db.url(), &sandbox_config, &handle.base_url()),
+    )
+    .unwrap();
+
+    let out = tokio::task::spawn_blocking(move || {
+        let run = sync1688(&config, &["run", "--once"], &[]);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        sync1688(&config, &["status"], &[])
+    })
+    .await
+    .unwrap();
+
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("main (schedule \"0 */15 * * * *\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("lease          free"), "{stdout}");
+    assert!(
+        stdout.contains("changes since  (not tracked yet)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("window   succeeded seen 20 inserted 20"),
+        "{stdout}"
+    );
+}

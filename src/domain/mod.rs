@@ -3,10 +3,12 @@
 
 pub mod mapping;
 pub mod order;
+pub mod product;
 pub mod status;
 pub mod window;
 
 pub use mapping::{MappingTable, MappingTarget, SkuMapping};
 pub use order::{IncomingLine, IncomingOrder, Line1688, LineMapping, Order1688, SupplierRef};
+pub use product::{PriceRange, Product1688, ProductSku1688};
 pub use status::{MappingStatus, PoStatus, RunKind, RunStatus};
 pub use window::SyncWindow;

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use crate::domain::{IncomingOrder, RunKind, RunStatus, SkuMapping, SyncWindow};
+use crate::domain::{IncomingOrder, Product1688, RunKind, RunStatus, SkuMapping, SyncWindow};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -198,6 +198,8 @@ pub struct UnmappedItem {
     pub attributes: String,
     pub lines: u64,
     pub orders: u64,
+    /// When the oldest waiting order was created on 1688.
+    pub oldest_order_at: Option<DateTime<Utc>>,
 }
 
 /// Database-wide counts for summaries.
@@ -257,6 +259,50 @@ pub struct AccountRunStatus {
     /// Failed runs since the last success.
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
+}
+
+/// What adding a product did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductUpsert {
+    Added,
+    Updated,
+    /// Already stored with the same content.
+    Unchanged,
+}
+
+/// One row of `suppliers`, with how much hangs on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupplierRow {
+    pub id: i64,
+    pub login_id_1688: String,
+    pub member_id_1688: Option<String>,
+    pub name: Option<String>,
+    pub products: u64,
+    pub purchase_orders: u64,
+}
+
+/// A stored product SKU, for listings and validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredProductSku {
+    pub offer_id: i64,
+    pub spec_id: String,
+    pub sku_id: Option<i64>,
+    pub subject: String,
+    pub attributes: String,
+    pub price: Option<Decimal>,
+    pub supplier_login_id: String,
+    pub merchant_sku: Option<String>,
+}
+
+/// What setting or deleting mappings did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MappingChange {
+    pub inserted: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    /// Waiting unmapped lines (of orders not yet received) that are now mapped.
+    pub lines_remapped: u64,
+    pub orders_remapped: u64,
 }
 
 /// The shared ERP database, whatever the backend.
@@ -386,6 +432,41 @@ pub trait Store: Send + Sync + 'static {
 
     /// Per account that has runs: last success, failures since, last error.
     async fn account_run_status(&self) -> StoreResult<Vec<AccountRunStatus>>;
+
+    /// Stores a product and its SKUs (SKUs no longer offered are removed), creating or
+    /// updating its supplier, in one transaction.
+    async fn upsert_product(&self, product: &Product1688) -> StoreResult<ProductUpsert> {
+        let _ = product;
+        unimplemented!("issue 4 store work in progress")
+    }
+
+    /// Every stored product SKU, by offer and spec, with its current mapping.
+    async fn product_skus(&self, offer_id: Option<i64>) -> StoreResult<Vec<StoredProductSku>> {
+        let _ = offer_id;
+        unimplemented!("issue 4 store work in progress")
+    }
+
+    async fn list_suppliers(&self) -> StoreResult<Vec<SupplierRow>> {
+        unimplemented!("issue 4 store work in progress")
+    }
+
+    /// Validates, upserts and re-maps waiting lines in one transaction, like
+    /// [`Store::import_mappings`]: the merchant SKU must exist; unless `force`, a 1688 SKU
+    /// of an offer with stored products must be one of its stored SKUs.
+    async fn set_mappings(
+        &self,
+        rows: &[Numbered<SkuMapping>],
+        force: bool,
+    ) -> StoreResult<MappingChange> {
+        let _ = (rows, force);
+        unimplemented!("issue 4 store work in progress")
+    }
+
+    /// Deletes one mapping; lines already mapped keep their merchant SKU.
+    async fn delete_mapping(&self, offer_id: i64, spec_id: &str) -> StoreResult<bool> {
+        let _ = (offer_id, spec_id);
+        unimplemented!("issue 4 store work in progress")
+    }
 }
 
 /// Opens the database named by `url`, choosing the backend by its scheme.

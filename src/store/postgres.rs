@@ -659,6 +659,8 @@ impl Store for PostgresStore {
                     attributes: r.try_get("attributes")?,
                     lines: count(r.try_get("lines")?),
                     orders: count(r.try_get("orders")?),
+                    // TEMPORARY until the unmapped queue reports it.
+                    oldest_order_at: None,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
