@@ -687,6 +687,8 @@ impl Store for SqliteStore {
                     attributes: r.try_get("attributes")?,
                     lines: get_count(r, "lines")?,
                     orders: get_count(r, "orders")?,
+                    // TEMPORARY until the unmapped queue reports it.
+                    oldest_order_at: None,
                 })
             })
             .collect()
