@@ -13,6 +13,8 @@
 //! | `com.alibaba.trade/alibaba.trade.getBuyerOrderList` | pages, windows, filters |
 //! | `com.alibaba.trade/alibaba.trade.get.buyerView` | one order with its parcels |
 //! | `com.alibaba.logistics/alibaba.trade.getLogisticsInfos.buyerView` | parcels, or `500_2` |
+//! | `com.alibaba.product/alibaba.product.follow` | follows an offer: `{"code":0,"message":"success"}` |
+//! | `com.alibaba.product/alibaba.cross.productInfo` | a followed offer with its SKUs; see *Products* |
 //! | `com.alibaba.product/alibaba.product.get` | `gw.APIACLDecline`, as for a real buyer app |
 //!
 //! A request meets, in this order: `latency`; the path (`gw.AppKeyMissing`,
@@ -48,6 +50,27 @@
 //! `needBuyerAddressAndPhone=true`, `nativeLogistics` has no `address` or `mobile`, as
 //! in the doc sample. A malformed parameter is a business error, HTTP 200
 //! `{"errorCode":"PARAM_ERROR","errorMessage":"createStartTime: …"}`.
+//!
+//! # Products
+//!
+//! Both product APIs take `productId` and, like the order APIs, a signature and an
+//! access token (and meet injected faults). `alibaba.product.follow` answers
+//! `{"code":0,"message":"success"}` for any offer of the catalogue, whatever its
+//! status, and records the follow (following twice is fine); an unknown offer gets
+//! `{"code":1,"message":"商品[<id>]不存在"}`, a missing or malformed `productId`
+//! `{"code":400,…}`. `alibaba.cross.productInfo` answers, all with HTTP 200:
+//! `{"success":false,"message":"商品[<id>]不存在"}` for an unknown offer,
+//! `{"success":false,"message":"没有该商品的查询权限"}` for one the app does not follow,
+//! else `{"success":true,"productInfo":{…},"bizGroupInfos":[]}`. `productInfo` carries
+//! the catalogue the orders use: the same SKUs (`skuId` a number, `specId`, the
+//! `颜色`/`尺码` attribute values of the order lines' `skuInfos`, `price`, `cargoNumber`)
+//! and the same seller (`supplierLoginId`, `sellerLoginId`, `supplierUserId`). An offer
+//! without SKUs has no `skuInfos`; its price is in `saleInfo.priceRanges`.
+//! `saleInfo.quoteType` is 0 for those, 2 for SKUs sharing one price (both with 2–3
+//! quantity breaks) and 1 for SKUs priced each (one range: the minimum order quantity
+//! and the cheapest SKU's price); the first range always starts at `minOrderQuantity`.
+//! Money is exact decimal JSON numbers. A few offers are `expired` and one is
+//! `deleted` (never one of the first seller's): they still appear in orders.
 
 mod apis;
 mod auth;
@@ -55,11 +78,12 @@ mod catalogue;
 mod faults;
 mod orders;
 mod params;
+mod products;
 mod render;
 mod rng;
 mod server;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -172,6 +196,17 @@ pub struct SandboxOffer {
     /// `b2b-…`
     pub seller_member_id: String,
     pub seller_company: String,
+    /// `cargoNumber` of the order lines and of `productInfo.skuInfos`.
+    pub cargo_number: String,
+    /// `amountOnSale` of this SKU.
+    pub stock: i64,
+    /// The offer's `saleInfo.minOrderQuantity`.
+    pub min_order_quantity: u32,
+    /// The offer's `saleInfo.priceRanges`: (startQuantity, price in yuan), ascending,
+    /// the first at `min_order_quantity`.
+    pub price_ranges: Vec<(u32, Decimal)>,
+    /// The offer's current status: `published`, `expired`, `deleted`, …
+    pub status: String,
 }
 
 /// A running sandbox. Dropping it stops the server; [`SandboxHandle::shutdown`] stops
@@ -188,7 +223,13 @@ pub struct SandboxHandle {
 pub async fn start(config: SandboxConfig, listen: SocketAddr) -> std::io::Result<SandboxHandle> {
     let anchor = config.now.unwrap_or_else(Utc::now).trunc_subsecs(3);
     let mut rng = SplitMix64::stream(config.seed, "catalogue");
-    let catalogue = catalogue::generate(&mut rng);
+    let mut catalogue = catalogue::generate(&mut rng);
+    // Its own stream: the product-side facts never shift the orders of a seed.
+    catalogue::add_listings(
+        &mut catalogue,
+        anchor.trunc_subsecs(0),
+        &mut SplitMix64::stream(config.seed, "listings"),
+    );
     let mut rng = SplitMix64::stream(config.seed, "orders");
     let mut ids = Ids::new(&mut rng);
     // Real order times have whole seconds.
@@ -213,6 +254,8 @@ pub async fn start(config: SandboxConfig, listen: SocketAddr) -> std::io::Result
         calls: BTreeMap::new(),
         faults: VecDeque::new(),
         request_seq: 0,
+        followed: BTreeSet::new(),
+        offer_status: HashMap::new(),
     };
     let shared = Arc::new(Shared {
         config,
@@ -285,12 +328,14 @@ impl SandboxHandle {
     /// The catalogue, one row per SKU, in a stable order.
     pub fn offers(&self) -> Vec<SandboxOffer> {
         let c = &self.shared.catalogue;
+        let state = self.shared.lock();
         c.offers
             .iter()
             .flat_map(|offer| offer.skus.iter().copied())
             .map(|sku| {
                 let offer = c.offer_of(sku);
                 let seller = c.seller_of(sku);
+                let (status, _) = products::status_of(&state, offer);
                 SandboxOffer {
                     offer_id: offer.offer_id,
                     spec_id: c.skus[sku].spec_id.clone().unwrap_or_default(),
@@ -302,9 +347,54 @@ impl SandboxHandle {
                     seller_login_id: seller.login_id.clone(),
                     seller_member_id: seller.member_id.clone(),
                     seller_company: seller.company.clone(),
+                    cargo_number: c.skus[sku].cargo_number.clone(),
+                    stock: c.skus[sku].stock,
+                    min_order_quantity: offer.listing.min_order_quantity,
+                    price_ranges: offer.listing.price_ranges.clone(),
+                    status: status.to_owned(),
                 }
             })
             .collect()
+    }
+
+    /// Every offer id of the catalogue (`productId` of the product APIs), in the order
+    /// of [`SandboxHandle::offers`].
+    pub fn product_ids(&self) -> Vec<i64> {
+        self.shared
+            .catalogue
+            .offers
+            .iter()
+            .map(|o| o.offer_id)
+            .collect()
+    }
+
+    /// Sets an offer's status as its seller would (`published`, `expired`, `deleted`,
+    /// or another value 1688 documents: `member expired`, `auto expired`, `member
+    /// deleted`, `auditing`, `untread`, `TBD`) and moves its `lastUpdateTime` to now.
+    ///
+    /// # Panics
+    /// On an unknown offer id or status: test mistakes.
+    pub fn set_offer_status(&self, offer_id: i64, status: &str) {
+        let c = &self.shared.catalogue;
+        assert!(
+            c.offer_index(offer_id).is_some(),
+            "the sandbox has no offer {offer_id}"
+        );
+        assert!(
+            catalogue::OFFER_STATUSES.contains(&status),
+            "`{status}` is not a 1688 offer status (one of {:?})",
+            catalogue::OFFER_STATUSES
+        );
+        let now = self.shared.now();
+        self.shared
+            .lock()
+            .offer_status
+            .insert(offer_id, (status.to_owned(), now));
+    }
+
+    /// Whether the app follows the offer (`alibaba.product.follow` succeeded for it).
+    pub fn is_followed(&self, offer_id: i64) -> bool {
+        self.shared.lock().followed.contains(&offer_id)
     }
 
     /// Every order id, in list order (newest `createTime` first, ties by id descending).

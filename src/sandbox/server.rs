@@ -1,7 +1,7 @@
 //! The gateway itself: routing, app key, QPS limit, injected faults, signature and
 //! token checks, in the order a client meets them (1688-open-api.md §1–§3, §8).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -20,6 +20,7 @@ use super::catalogue::Catalogue;
 use super::faults::{BAD_GATEWAY_HTML, Fault};
 use super::orders::{Ids, Order};
 use super::params::Params;
+use super::products;
 use super::rng::SplitMix64;
 use crate::api1688::signing;
 
@@ -46,6 +47,10 @@ pub(crate) struct World {
     pub calls: BTreeMap<String, usize>,
     pub faults: VecDeque<Fault>,
     pub request_seq: u64,
+    /// Offers the app follows (`alibaba.product.follow`); only these can be read.
+    pub followed: BTreeSet<i64>,
+    /// Statuses set by tests, with the time of the change, by offer id.
+    pub offer_status: HashMap<i64, (String, DateTime<Utc>)>,
 }
 
 impl Shared {
@@ -142,6 +147,8 @@ enum Api {
     OrderList,
     BuyerView,
     LogisticsInfos,
+    ProductFollow,
+    ProductInfo,
     /// Exists on 1688 but a buyer app is not granted it (seen live: `gw.APIACLDecline`).
     AclDeclined,
 }
@@ -160,6 +167,8 @@ impl Api {
             ("com.alibaba.logistics", "alibaba.trade.getLogisticsInfos.buyerView") => {
                 Api::LogisticsInfos
             }
+            ("com.alibaba.product", "alibaba.product.follow") => Api::ProductFollow,
+            ("com.alibaba.product", "alibaba.cross.productInfo") => Api::ProductInfo,
             ("com.alibaba.product", "alibaba.product.get") => Api::AclDeclined,
             _ => return None,
         })
@@ -171,7 +180,14 @@ impl Api {
 
     /// Business calls carry the buyer's access token; only they meet injected faults.
     fn is_business(self) -> bool {
-        matches!(self, Api::OrderList | Api::BuyerView | Api::LogisticsInfos)
+        matches!(
+            self,
+            Api::OrderList
+                | Api::BuyerView
+                | Api::LogisticsInfos
+                | Api::ProductFollow
+                | Api::ProductInfo
+        )
     }
 }
 
@@ -389,6 +405,8 @@ async fn handle(
         Api::OrderList => Reply::json(StatusCode::OK, &apis::order_list(shared, &params)),
         Api::BuyerView => Reply::json(StatusCode::OK, &apis::buyer_view(shared, &params)),
         Api::LogisticsInfos => Reply::json(StatusCode::OK, &apis::logistics_infos(shared, &params)),
+        Api::ProductFollow => Reply::json(StatusCode::OK, &products::follow(shared, &params)),
+        Api::ProductInfo => Reply::json(StatusCode::OK, &products::product_info(shared, &params)),
         Api::GetToken | Api::PostponeToken | Api::AclDeclined => unreachable!("answered above"),
     };
     if truncate {
