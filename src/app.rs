@@ -115,6 +115,12 @@ impl Application {
         self.cancel.clone()
     }
 
+    /// The 1688 client of account `name`.
+    pub fn client(&self, name: &str) -> Result<Arc<Client1688>, AppError> {
+        self.select_accounts(Some(name))?;
+        Ok(self.clients[name].clone())
+    }
+
     /// The lease owner name of this process.
     pub fn instance_id(&self) -> &str {
         &self.settings.daemon.instance_id

@@ -34,6 +34,12 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Run the main job on embedded defaults: sandbox, SQLite, sample mappings, one sync.
     Demo(DemoArgs),
+    /// 1688 products (offers) added to the ERP.
+    #[command(subcommand)]
+    Products(ProductsCommand),
+    /// Suppliers (1688 sellers), added with their products and orders.
+    #[command(subcommand)]
+    Suppliers(SuppliersCommand),
     /// Merchant SKUs.
     #[command(subcommand)]
     Skus(SkusCommand),
@@ -118,8 +124,66 @@ pub enum SkusCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ProductsCommand {
+    /// Add offers by id or 1688 URL (https://detail.1688.com/offer/ID.html, mobile URLs too);
+    /// adding one again refreshes it.
+    Add {
+        #[arg(long, value_name = "NAME")]
+        account: String,
+        #[arg(required = true, value_name = "OFFER")]
+        offers: Vec<String>,
+    },
+    /// Add every offer of a file (one id or URL per line, or the first column of a CSV),
+    /// printing one outcome per row; exits 1 if any row failed.
+    Import {
+        #[arg(long, value_name = "NAME")]
+        account: String,
+        file: PathBuf,
+    },
+    /// List the stored product SKUs with their mappings.
+    List {
+        /// Only this offer.
+        #[arg(long, value_name = "OFFER_ID")]
+        offer: Option<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuppliersCommand {
+    /// List the suppliers with their products and purchase orders.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum MappingsCommand {
+    /// Map one 1688 SKU to a merchant SKU; waiting unmapped lines are re-mapped. Use
+    /// "" (or -) as SPEC_ID for an offer without SKUs.
+    Set {
+        offer_id: i64,
+        spec_id: String,
+        merchant_sku: String,
+        /// Merchant units per 1688 unit (a 1688 pack of 10 is 10).
+        #[arg(long, default_value = "1", value_name = "N")]
+        ratio: rust_decimal::Decimal,
+        /// Map even when the offer's stored product has no such SKU.
+        #[arg(long)]
+        force: bool,
+    },
     /// Import mappings from a CSV file `offer_id,spec_id,merchant_sku[,quantity_ratio]`
     /// (all rows or none); waiting unmapped lines are re-mapped.
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+        /// Accept 1688 SKUs that the offer's stored product does not have.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write every mapping as CSV (the import format) to FILE or standard output.
+    Export { file: Option<PathBuf> },
+    /// Delete one mapping (lines already mapped keep their merchant SKU).
+    Delete { offer_id: i64, spec_id: String },
+    /// The 1688 SKUs that lines wait on ("Create Mapping Relations"), most lines first.
+    Unmapped {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
 }

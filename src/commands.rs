@@ -6,8 +6,11 @@ use anyhow::Context;
 
 use crate::app::{Application, RunOnceOptions};
 use crate::cli::{
-    Cli, Command, DemoArgs, HealthcheckArgs, MappingsCommand, RunArgs, SandboxArgs, SkusCommand,
+    Cli, Command, DemoArgs, HealthcheckArgs, MappingsCommand, ProductsCommand, RunArgs,
+    SandboxArgs, SkusCommand, SuppliersCommand,
 };
+use crate::domain::SkuMapping;
+use crate::store::MappingChange;
 use std::io::IsTerminal;
 
 use crate::config::{EXIT_CONFIG, Settings, Sources};
@@ -54,22 +57,9 @@ pub async fn execute(cli: Cli) -> ExitCode {
             }
             .await,
         ),
-        Command::Mappings(MappingsCommand::Import { file }) => report(
-            async {
-                let app = Application::build(settings).await?;
-                let outcome = imports::import_mappings_file(app.store().as_ref(), &file).await?;
-                println!(
-                    "{}: {} mappings added, {} updated; {} waiting lines of {} orders now mapped",
-                    file.display(),
-                    outcome.inserted,
-                    outcome.updated,
-                    outcome.lines_remapped,
-                    outcome.orders_remapped
-                );
-                Ok(())
-            }
-            .await,
-        ),
+        Command::Mappings(command) => report(mappings(settings, command).await),
+        Command::Products(command) => products(settings, command).await,
+        Command::Suppliers(SuppliersCommand::List) => report(suppliers(settings).await),
         Command::Sandbox(_) | Command::Demo(_) => unreachable!("handled above"),
     }
 }
@@ -179,6 +169,189 @@ async fn daemon(app: Application) -> anyhow::Result<()> {
         trigger.cancel();
     });
     daemon.run_until_stopped(shutdown).await?;
+    Ok(())
+}
+
+fn print_mapping_change(what: &str, change: &MappingChange) {
+    println!(
+        "{what}: {} mappings added, {} updated; {} waiting lines of {} orders now mapped",
+        change.inserted, change.updated, change.lines_remapped, change.orders_remapped
+    );
+}
+
+async fn mappings(settings: Settings, command: MappingsCommand) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let store = app.store();
+    match command {
+        MappingsCommand::Set {
+            offer_id,
+            spec_id,
+            merchant_sku,
+            ratio,
+            force,
+        } => {
+            let spec_id = if spec_id == "-" {
+                String::new()
+            } else {
+                spec_id
+            };
+            let text = format!("{offer_id},{spec_id},{merchant_sku},{ratio}\n");
+            let rows = imports::parse_mappings(&text).map_err(|problems| {
+                let problems: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+                anyhow::anyhow!("{}", problems.join("; "))
+            })?;
+            let change = store
+                .set_mappings(&rows, force)
+                .await
+                .map_err(|e| match e {
+                    crate::store::StoreError::InvalidRow { message, .. } => {
+                        anyhow::anyhow!(message)
+                    }
+                    other => other.into(),
+                })?;
+            print_mapping_change(
+                &format!("offer {offer_id} spec `{spec_id}` → {merchant_sku}"),
+                &change,
+            );
+        }
+        MappingsCommand::Import { file, force } => {
+            let change = imports::import_mappings_file(store.as_ref(), &file, force).await?;
+            print_mapping_change(&file.display().to_string(), &change);
+        }
+        MappingsCommand::Export { file } => {
+            let mut rows: Vec<SkuMapping> = store.load_mappings().await?;
+            rows.sort_by(|a, b| (a.offer_id, &a.spec_id).cmp(&(b.offer_id, &b.spec_id)));
+            let text = imports::mappings_csv(&rows);
+            match file {
+                Some(path) => {
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("{}: {} mappings written", path.display(), rows.len());
+                }
+                None => print!("{text}"),
+            }
+        }
+        MappingsCommand::Delete { offer_id, spec_id } => {
+            let spec_id = if spec_id == "-" {
+                String::new()
+            } else {
+                spec_id
+            };
+            if !store.delete_mapping(offer_id, &spec_id).await? {
+                anyhow::bail!("offer {offer_id} spec `{spec_id}` has no mapping");
+            }
+            println!(
+                "offer {offer_id} spec `{spec_id}`: mapping deleted (lines already mapped keep their merchant SKU)"
+            );
+        }
+        MappingsCommand::Unmapped { limit } => {
+            let items = store.unmapped_items(limit).await?;
+            if items.is_empty() {
+                println!("no line waits on a mapping");
+            }
+            let tz = app.settings().sync.timezone;
+            for item in items {
+                let spec = if item.spec_id.is_empty() {
+                    "-".to_owned()
+                } else {
+                    item.spec_id.clone()
+                };
+                println!(
+                    "{} {} {} lines in {} orders, oldest {}  {} {}",
+                    item.offer_id,
+                    spec,
+                    item.lines,
+                    item.orders,
+                    item.oldest_order_at
+                        .map(|t| t.with_timezone(&tz).format("%Y-%m-%d").to_string())
+                        .unwrap_or_else(|| "?".into()),
+                    item.title,
+                    item.attributes
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn products(settings: Settings, command: ProductsCommand) -> ExitCode {
+    let result = async {
+        let app = Application::build(settings).await?;
+        let store = app.store();
+        let (account, inputs) = match command {
+            ProductsCommand::List { offer } => {
+                for sku in store.product_skus(offer).await? {
+                    let spec = if sku.spec_id.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        sku.spec_id.clone()
+                    };
+                    println!(
+                        "{} {} {} {} {} → {}",
+                        sku.offer_id,
+                        spec,
+                        sku.supplier_login_id,
+                        sku.price
+                            .map(|p| p.to_string())
+                            .unwrap_or_else(|| "?".into()),
+                        format!("{} {}", sku.subject, sku.attributes).trim(),
+                        sku.merchant_sku.as_deref().unwrap_or("(unmapped)")
+                    );
+                }
+                return Ok(true);
+            }
+            ProductsCommand::Add { account, offers } => (
+                account,
+                offers
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, o)| (i + 1, o))
+                    .collect(),
+            ),
+            ProductsCommand::Import { account, file } => {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("cannot read {}", file.display()))?;
+                (account, crate::products::offers_in_file(&text))
+            }
+        };
+        let client = app.client(&account)?;
+        let rows = crate::products::add_products(store.as_ref(), &client, inputs).await;
+        for row in &rows {
+            let offer = row
+                .offer_id
+                .map(|id| id.to_string())
+                .unwrap_or_else(|| row.input.clone());
+            println!("line {}: {offer}: {}", row.line, row.outcome);
+        }
+        let failed = rows.iter().filter(|r| r.failed()).count();
+        if failed > 0 {
+            eprintln!(
+                "sync1688: {failed} of {} rows failed; the others were added",
+                rows.len()
+            );
+        }
+        Ok::<_, anyhow::Error>(failed == 0)
+    }
+    .await;
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => report(Err(e)),
+    }
+}
+
+async fn suppliers(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    for s in app.store().list_suppliers().await? {
+        println!(
+            "{} {} {} — {} products, {} purchase orders",
+            s.login_id_1688,
+            s.member_id_1688.as_deref().unwrap_or("-"),
+            s.name.as_deref().unwrap_or(""),
+            s.products,
+            s.purchase_orders
+        );
+    }
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use rust_decimal::Decimal;
 
 use crate::domain::SkuMapping;
-use crate::store::{ImportOutcome, MerchantSku, Numbered, Store, StoreError};
+use crate::store::{ImportOutcome, MappingChange, MerchantSku, Numbered, Store, StoreError};
 
 /// Stop listing bad rows after this many.
 const MAX_REPORTED: usize = 20;
@@ -176,17 +176,34 @@ pub async fn import_merchant_skus_file(
         .map_err(|source| store_error(&file, source))
 }
 
-/// Reads and imports a mapping file; waiting unmapped lines are re-mapped.
+/// Reads and imports a mapping file; waiting unmapped lines are re-mapped. Unless
+/// `force`, a 1688 SKU must belong to its offer's stored product (when there is one).
 pub async fn import_mappings_file(
     store: &dyn Store,
     path: &Path,
-) -> Result<ImportOutcome, ImportError> {
+    force: bool,
+) -> Result<MappingChange, ImportError> {
     let (file, text) = read(path)?;
     let rows = parse_mappings(&text).map_err(|p| rows_error(&file, p))?;
     store
-        .import_mappings(&rows)
+        .set_mappings(&rows, force)
         .await
         .map_err(|source| store_error(&file, source))
+}
+
+/// Mappings as CSV in the import format, header included: an export imports back as is.
+pub fn mappings_csv(rows: &[SkuMapping]) -> String {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let _ = writer.write_record(["offer_id", "spec_id", "merchant_sku", "quantity_ratio"]);
+    for m in rows {
+        let _ = writer.write_record([
+            m.offer_id.to_string(),
+            m.spec_id.clone(),
+            m.merchant_sku.clone(),
+            m.quantity_ratio.normalize().to_string(),
+        ]);
+    }
+    String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
 fn read(path: &Path) -> Result<(String, String), ImportError> {
@@ -388,6 +405,17 @@ mod tests {
         assert!(
             shown[5].starts_with("line 7") && shown[5].contains("line 6"),
             "{shown:?}"
+        );
+    }
+
+    #[test]
+    fn an_export_imports_back_as_the_same_mappings() {
+        let rows = parse_mappings("1,abc,CUP-1,10\n2,,CUP-2\n3,\"x,y\",CUP-3,0.5\n").unwrap();
+        let values: Vec<SkuMapping> = rows.into_iter().map(|r| r.value).collect();
+        let again = parse_mappings(&mappings_csv(&values)).unwrap();
+        assert_eq!(
+            again.into_iter().map(|r| r.value).collect::<Vec<_>>(),
+            values
         );
     }
 

@@ -16,6 +16,7 @@ pub mod health;
 pub mod http;
 pub mod imports;
 pub mod metrics;
+pub mod products;
 pub mod sandbox;
 pub mod shutdown;
 pub mod store;

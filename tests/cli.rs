@@ -207,3 +207,73 @@ async fn status_shows_each_accounts_lease_cursor_and_latest_runs() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn products_import_prints_every_rows_outcome_and_fails_when_one_row_fails() {
+    let db = TestDb::sqlite();
+    let sandbox_config = SandboxConfig {
+        orders: 10,
+        days: 2,
+        ..SandboxConfig::default()
+    };
+    let handle = sandbox::start(sandbox_config.clone(), ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let good = handle.product_ids()[0];
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sync1688.toml");
+    std::fs::write(
+        &config,
+        support::app::config_toml(db.url(), &sandbox_config, &handle.base_url()),
+    )
+    .unwrap();
+    let offers = dir.path().join("offers.txt");
+    std::fs::write(
+        &offers,
+        format!("{good}\nhttps://example.com/offer/1.html\n"),
+    )
+    .unwrap();
+
+    let (import, set, unmapped) = tokio::task::spawn_blocking(move || {
+        let import = sync1688(
+            &config,
+            &[
+                "products",
+                "import",
+                "--account",
+                "main",
+                offers.to_str().unwrap(),
+            ],
+            &[],
+        );
+        let set = sync1688(
+            &config,
+            &["mappings", "set", &good.to_string(), "-", "NO-SUCH-SKU"],
+            &[],
+        );
+        let unmapped = sync1688(&config, &["mappings", "unmapped"], &[]);
+        (import, set, unmapped)
+    })
+    .await
+    .unwrap();
+
+    assert_eq!(import.status.code(), Some(1));
+    let stdout = text(&import.stdout);
+    assert!(
+        stdout.contains(&format!("line 1: {good}: added")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 2: https://example.com/offer/1.html: failed"),
+        "{stdout}"
+    );
+    assert!(text(&import.stderr).contains("1 of 2 rows failed"));
+    assert_eq!(set.status.code(), Some(1));
+    assert!(
+        text(&set.stderr).contains("NO-SUCH-SKU"),
+        "{}",
+        text(&set.stderr)
+    );
+    assert!(unmapped.status.success());
+    assert!(text(&unmapped.stdout).contains("no line waits on a mapping"));
+}

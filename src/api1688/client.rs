@@ -12,11 +12,12 @@ use serde_json::Value;
 use super::error::{ApiError, snippet};
 use super::json;
 use super::orders::{OrderListPage, parse_trade_info};
+use super::products;
 use super::signing;
 use super::time::format_1688;
 use super::token::{TokenGrant, TokenSource, parse_grant};
 use crate::config::{AccountSettings, ApiSettings};
-use crate::domain::{Order1688, SyncWindow};
+use crate::domain::{Order1688, Product1688, SyncWindow};
 
 /// One API of the gateway: namespace and name, version 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +34,14 @@ impl Api {
     pub const BUYER_VIEW: Api = Api {
         namespace: "com.alibaba.trade",
         name: "alibaba.trade.get.buyerView",
+    };
+    pub const PRODUCT_FOLLOW: Api = Api {
+        namespace: "com.alibaba.product",
+        name: "alibaba.product.follow",
+    };
+    pub const PRODUCT_INFO: Api = Api {
+        namespace: "com.alibaba.product",
+        name: "alibaba.cross.productInfo",
     };
     pub const CURRENT_TIME: Api = Api {
         namespace: "system",
@@ -167,6 +176,38 @@ impl Client1688 {
             api: Api::BUYER_VIEW.name.into(),
             detail: e.to_string(),
         })
+    }
+
+    /// An offer as the buyer sees it. 1688 serves `cross.productInfo` only for offers the
+    /// app follows, so a permission refusal is answered by following the offer and asking
+    /// once more.
+    pub async fn product_info(&self, offer_id: i64) -> Result<Product1688, ApiError> {
+        let params = vec![("productId".to_owned(), offer_id.to_string())];
+        let body = match self.call(Api::PRODUCT_INFO, &params).await {
+            Err(ApiError::Business { message, .. }) if message.contains(products::NOT_FOLLOWED) => {
+                self.follow_product(offer_id).await?;
+                self.call(Api::PRODUCT_INFO, &params).await?
+            }
+            other => other?,
+        };
+        products::parse_product_info(offer_id, &body).map_err(|detail| ApiError::Malformed {
+            api: Api::PRODUCT_INFO.name.into(),
+            detail,
+        })
+    }
+
+    /// `alibaba.product.follow`: answers `code` 0 on success.
+    pub async fn follow_product(&self, offer_id: i64) -> Result<(), ApiError> {
+        let params = vec![("productId".to_owned(), offer_id.to_string())];
+        let body = self.call(Api::PRODUCT_FOLLOW, &params).await?;
+        match body.get("code").and_then(json::text).as_deref() {
+            Some("0") | None => Ok(()),
+            Some(code) => Err(ApiError::Business {
+                api: Api::PRODUCT_FOLLOW.name.into(),
+                code: code.to_owned(),
+                message: json::field_text(&body, "message").unwrap_or_default(),
+            }),
+        }
     }
 
     /// Calls an API that needs the user's authorisation: rate-limited, signed, with a

@@ -4,6 +4,7 @@ pub mod client;
 pub mod error;
 pub mod json;
 pub mod orders;
+pub mod products;
 pub mod signing;
 pub mod time;
 pub mod token;
