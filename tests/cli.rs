@@ -21,6 +21,36 @@ fn sync1688(config: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     cmd.output().expect("the binary runs")
 }
 
+/// A sandbox, a SQLite database, and a configuration file in `dir` that points at both.
+struct Setup {
+    db: TestDb,
+    sandbox: sandbox::SandboxHandle,
+    sandbox_config: SandboxConfig,
+    dir: tempfile::TempDir,
+    config: std::path::PathBuf,
+}
+
+async fn setup(sandbox_config: SandboxConfig) -> Setup {
+    let db = TestDb::sqlite();
+    let sandbox = sandbox::start(sandbox_config.clone(), ([127, 0, 0, 1], 0).into())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sync1688.toml");
+    std::fs::write(
+        &config,
+        support::app::config_toml(db.url(), &sandbox_config, &sandbox.base_url()),
+    )
+    .unwrap();
+    Setup {
+        db,
+        sandbox,
+        sandbox_config,
+        dir,
+        config,
+    }
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -113,26 +143,22 @@ async fn a_bad_csv_row_is_named_by_its_line_and_nothing_from_the_file_is_written
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_debug_level_run_logs_no_secret() {
-    let db = TestDb::sqlite();
-    let sandbox_config = SandboxConfig {
+    let Setup {
+        db: _db,
+        sandbox: handle,
+        sandbox_config,
+        dir: _dir,
+        config,
+    } = setup(SandboxConfig {
         orders: 60,
         days: 2,
         app_secret: "app-secret-must-not-leak".into(),
         refresh_token: "refresh-token-must-not-leak".into(),
         ..SandboxConfig::default()
-    };
-    let handle = sandbox::start(sandbox_config.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
+    })
+    .await;
     // Expire the first token mid-run so that a refresh happens too.
     handle.push_faults([sandbox::Fault::Unauthorized]);
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sync1688.toml");
-    std::fs::write(
-        &config,
-        support::app::config_toml(db.url(), &sandbox_config, &handle.base_url()),
-    )
-    .unwrap();
 
     let out = tokio::task::spawn_blocking(move || {
         sync1688(&config, &["run", "--once"], &[("RUST_LOG", "debug")])
@@ -166,22 +192,18 @@ async fn a_debug_level_run_logs_no_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_shows_each_accounts_lease_cursor_and_latest_runs() {
-    let db = TestDb::sqlite();
-    let sandbox_config = SandboxConfig {
+    let Setup {
+        db: _db,
+        sandbox: _handle,
+        sandbox_config: _sandbox_config,
+        dir: _dir,
+        config,
+    } = setup(SandboxConfig {
         orders: 20,
         days: 2,
         ..SandboxConfig::default()
-    };
-    let handle = sandbox::start(sandbox_config.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sync1688.toml");
-    std::fs::write(
-        &config,
-        support::app::config_toml(db.url(), &sandbox_config, &handle.base_url()),
-    )
-    .unwrap();
+    })
+    .await;
 
     let out = tokio::task::spawn_blocking(move || {
         let run = sync1688(&config, &["run", "--once"], &[]);
@@ -210,23 +232,19 @@ async fn status_shows_each_accounts_lease_cursor_and_latest_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn products_import_prints_every_rows_outcome_and_fails_when_one_row_fails() {
-    let db = TestDb::sqlite();
-    let sandbox_config = SandboxConfig {
+    let Setup {
+        db: _db,
+        sandbox: handle,
+        sandbox_config: _sandbox_config,
+        dir,
+        config,
+    } = setup(SandboxConfig {
         orders: 10,
         days: 2,
         ..SandboxConfig::default()
-    };
-    let handle = sandbox::start(sandbox_config.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .unwrap();
+    })
+    .await;
     let good = handle.product_ids()[0];
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("sync1688.toml");
-    std::fs::write(
-        &config,
-        support::app::config_toml(db.url(), &sandbox_config, &handle.base_url()),
-    )
-    .unwrap();
     let offers = dir.path().join("offers.txt");
     std::fs::write(
         &offers,

@@ -1,6 +1,7 @@
 //! The daemon: change tracking, several instances on one PostgreSQL database, takeover
 //! after a crash, resumable backfills, and a graceful stop.
 
+#[macro_use]
 mod support;
 
 use std::sync::Arc;
@@ -15,21 +16,6 @@ use sync1688::daemon::Daemon;
 use sync1688::daemon::lease::LeaseKeeper;
 use sync1688::sandbox::{self, NewOrder, OrderChange, SandboxConfig, SandboxHandle};
 use tokio_util::sync::CancellationToken;
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgres() {
-                super::$name(super::TestDb::postgres().await).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                super::$name(super::TestDb::sqlite()).await
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     an_old_order_changed_on_1688_is_updated_by_the_next_round,

@@ -2,6 +2,7 @@
 //! bulk, suppliers shared with the order sync, mapping rules, and "Create Mapping
 //! Relations" fixing exactly the lines that wait.
 
+#[macro_use]
 mod support;
 
 use std::collections::HashSet;
@@ -12,21 +13,6 @@ use sync1688::imports::{mappings_csv, parse_mappings, parse_merchant_skus};
 use sync1688::products::{AddOutcome, add_products};
 use sync1688::sandbox::SandboxConfig;
 use sync1688::store::StoreError;
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgres() {
-                super::$name(super::TestDb::postgres().await).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                super::$name(super::TestDb::sqlite()).await
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     a_product_is_added_by_id_and_by_url_with_its_skus_and_supplier,

@@ -1,6 +1,7 @@
 //! The one-shot sync end to end: the application in-process, the sandbox on port 0, a
 //! fresh database per test, every test on PostgreSQL and on SQLite.
 
+#[macro_use]
 mod support;
 
 use chrono::{DateTime, Days, TimeDelta, Utc};
@@ -10,21 +11,6 @@ use support::app::TestApp;
 use sync1688::domain::window::local_midnight;
 use sync1688::sandbox::{Fault, NewOrder, OrderChange, SandboxConfig};
 use sync1688::store::Backend;
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_postgres() {
-                super::$name(super::TestDb::postgres().await).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_sqlite() {
-                super::$name(super::TestDb::sqlite()).await
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     an_order_created_at_midnight_two_days_ago_is_synced_but_not_one_a_millisecond_earlier,
