@@ -14,12 +14,13 @@ use serde_json::json;
 use sqlx::postgres::PgListener;
 use support::TestDb;
 use sync1688::domain::{
-    IncomingOrder, Line1688, MappingTable, MappingTarget, Order1688, RunKind, RunStatus,
-    SkuMapping, SupplierRef, SyncWindow,
+    IncomingOrder, Line1688, MappingTable, MappingTarget, Order1688, PriceRange, Product1688,
+    ProductSku1688, RunKind, RunStatus, SkuMapping, SupplierRef, SyncWindow,
 };
 use sync1688::store::{
-    self, AccountRunStatus, Backend, LeaseRow, MerchantSku, Numbered, PageTarget, RunCounts, Store,
-    StoreError, StoredOrder,
+    self, AccountRunStatus, Backend, LeaseRow, MappingChange, MerchantSku, Numbered, PageTarget,
+    ProductUpsert, RunCounts, Store, StoreError, StoredOrder, StoredProductSku, SupplierRow,
+    UnmappedItem,
 };
 
 macro_rules! on_both_backends {
@@ -64,6 +65,14 @@ on_both_backends!(
     the_change_cursor_only_moves_forward_and_respects_the_fence,
     a_backfill_resumes_where_it_stopped_until_finished,
     account_run_status_counts_the_failures_since_the_last_success,
+    a_product_add_creates_its_supplier_once_and_sync_uses_the_same_row,
+    adding_an_unchanged_product_again_writes_nothing,
+    a_changed_product_replaces_its_skus,
+    set_mappings_checks_merchant_skus_and_the_skus_of_stored_products,
+    set_mappings_remaps_exactly_the_waiting_lines_of_unreceived_orders,
+    the_unmapped_view_counts_waiting_lines_and_dates_the_oldest_order,
+    deleting_a_mapping_keeps_the_lines_it_mapped,
+    list_suppliers_counts_products_and_purchase_orders,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1446,6 +1455,745 @@ async fn account_run_status_counts_the_failures_since_the_last_success(db: TestD
         },
     );
     assert_eq!(status, expected);
+}
+
+// ---------------------------------------------------------------------------------------
+// Products, suppliers and mappings
+
+const SHIRT_RED: &str = "spec-red";
+const SHIRT_BLUE: &str = "spec-blue";
+
+fn product_sku(spec_id: &str, price: &str) -> ProductSku1688 {
+    ProductSku1688 {
+        spec_id: spec_id.into(),
+        sku_id: Some(3_753_684_468_637),
+        attributes: format!("颜色:{spec_id}"),
+        price: Some(dec(price)),
+        cargo_number: Some(format!("CN-{spec_id}")),
+        stock: Some(120),
+    }
+}
+
+fn product(offer_id: i64, supplier: &str, skus: Vec<ProductSku1688>) -> Product1688 {
+    Product1688 {
+        offer_id,
+        subject: format!("Offer {offer_id}"),
+        status: "published".into(),
+        supplier: SupplierRef {
+            login_id: supplier.into(),
+            member_id: Some("b2b-1623492085".into()),
+            name: Some("义乌市某某贸易".into()),
+        },
+        category: Some("女装".into()),
+        unit: Some("件".into()),
+        min_order_quantity: Some(dec("2")),
+        price_ranges: vec![
+            PriceRange {
+                start_quantity: dec("2"),
+                price: dec("3.50"),
+            },
+            PriceRange {
+                start_quantity: dec("100"),
+                price: dec("2.80"),
+            },
+        ],
+        skus,
+    }
+}
+
+fn the_shirt() -> Product1688 {
+    product(
+        SHIRT_OFFER,
+        "shop-a",
+        vec![
+            product_sku(SHIRT_RED, "3.50"),
+            product_sku(SHIRT_BLUE, "3.50"),
+        ],
+    )
+}
+
+fn mapping(offer_id: i64, spec_id: &str, merchant_sku: &str) -> SkuMapping {
+    SkuMapping {
+        offer_id,
+        spec_id: spec_id.into(),
+        merchant_sku: merchant_sku.into(),
+        quantity_ratio: Decimal::ONE,
+    }
+}
+
+async fn suppliers(store: &dyn Store) -> HashMap<String, SupplierRow> {
+    store
+        .list_suppliers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.login_id_1688.clone(), s))
+        .collect()
+}
+
+/// Like [`row_versions`], for the rows a product add writes.
+async fn product_row_versions(db: &TestDb) -> String {
+    let sql = match db.backend() {
+        Backend::Postgres => {
+            "SELECT concat(
+                 (SELECT string_agg(offer_id || ':' || xmin || ':' || xmax, ',' ORDER BY offer_id) FROM products_1688), '|',
+                 (SELECT string_agg(offer_id || spec_id || ':' || xmin || ':' || xmax, ',' ORDER BY offer_id, spec_id) FROM product_skus_1688), '|',
+                 (SELECT string_agg(id || ':' || xmin || ':' || xmax, ',' ORDER BY id) FROM suppliers))"
+        }
+        Backend::Sqlite => {
+            "SELECT (SELECT group_concat(offer_id || ':' || updated_at, ',') FROM products_1688) || '|' ||
+                    (SELECT group_concat(offer_id || spec_id || ':' || updated_at, ',') FROM product_skus_1688) || '|' ||
+                    (SELECT group_concat(id || ':' || updated_at, ',') FROM suppliers) || '|' ||
+                    (SELECT count(*) FROM product_writes)"
+        }
+    };
+    db.scalar::<String>(sql).await
+}
+
+async fn count_product_writes(db: &TestDb) {
+    if db.backend() == Backend::Sqlite {
+        db.execute(
+            "CREATE TABLE product_writes (tbl TEXT);
+             CREATE TRIGGER product_updated AFTER UPDATE ON products_1688 BEGIN INSERT INTO product_writes VALUES ('p'); END;
+             CREATE TRIGGER sku_updated AFTER UPDATE ON product_skus_1688 BEGIN INSERT INTO product_writes VALUES ('s'); END;
+             CREATE TRIGGER sku_inserted AFTER INSERT ON product_skus_1688 BEGIN INSERT INTO product_writes VALUES ('s+'); END;
+             CREATE TRIGGER sku_deleted AFTER DELETE ON product_skus_1688 BEGIN INSERT INTO product_writes VALUES ('s-'); END;
+             CREATE TRIGGER supplier_updated AFTER UPDATE ON suppliers BEGIN INSERT INTO product_writes VALUES ('sup'); END;",
+        )
+        .await;
+    }
+}
+
+async fn a_product_add_creates_its_supplier_once_and_sync_uses_the_same_row(db: TestDb) {
+    let store = db.store().await;
+
+    let first = store.upsert_product(&the_shirt()).await.unwrap();
+    // The supplier of the second offer comes without details: what we know stays.
+    let mut cup = product(CUP_OFFER, "shop-a", vec![product_sku("", "2.4")]);
+    cup.supplier.member_id = None;
+    cup.supplier.name = None;
+    let second = store.upsert_product(&cup).await.unwrap();
+
+    assert_eq!(
+        (first, second),
+        (ProductUpsert::Added, ProductUpsert::Added)
+    );
+    let listed = store.list_suppliers().await.unwrap();
+    assert_eq!(
+        listed,
+        [SupplierRow {
+            id: listed[0].id,
+            login_id_1688: "shop-a".into(),
+            member_id_1688: Some("b2b-1623492085".into()),
+            name: Some("义乌市某某贸易".into()),
+            products: 2,
+            purchase_orders: 0,
+        }]
+    );
+
+    // A synced order of the same seller finds the row the product add made.
+    let target = target(&*store).await;
+    store
+        .write_page(&target, &[prepare(order(1), &[])])
+        .await
+        .unwrap();
+
+    assert_eq!(stored(&*store, 1).await.supplier_id, Some(listed[0].id));
+    let after = store.list_suppliers().await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!((after[0].products, after[0].purchase_orders), (2, 1));
+
+    // And the other way round: a product of a seller that sync created first.
+    let mut from_shop_b = order(2);
+    from_shop_b.supplier = Some(SupplierRef {
+        login_id: "shop-b".into(),
+        member_id: Some("b2b-2".into()),
+        name: Some("Shop B".into()),
+    });
+    store
+        .write_page(&target, &[prepare(from_shop_b, &[])])
+        .await
+        .unwrap();
+    let mut bowl = product(700, "shop-b", vec![product_sku("", "9")]);
+    bowl.supplier.member_id = None;
+    bowl.supplier.name = Some("Shop B Trading".into());
+    store.upsert_product(&bowl).await.unwrap();
+
+    let by_login = suppliers(&*store).await;
+    assert_eq!(by_login.len(), 2);
+    let shop_b = &by_login["shop-b"];
+    assert_eq!(Some(shop_b.id), stored(&*store, 2).await.supplier_id);
+    assert_eq!(
+        (shop_b.member_id_1688.as_deref(), shop_b.name.as_deref()),
+        (Some("b2b-2"), Some("Shop B Trading"))
+    );
+    assert_eq!(store.totals().await.unwrap().suppliers, 2);
+}
+
+async fn adding_an_unchanged_product_again_writes_nothing(db: TestDb) {
+    let store = db.store().await;
+    count_product_writes(&db).await;
+    store.upsert_product(&the_shirt()).await.unwrap();
+    let before = product_row_versions(&db).await;
+    let updated_at = db
+        .scalar::<String>("SELECT CAST(updated_at AS TEXT) FROM products_1688")
+        .await;
+
+    // The same content read again: other trailing zeros, SKUs in another order.
+    let mut again = the_shirt();
+    again.skus.reverse();
+    again.skus[0].price = Some(dec("3.5"));
+    again.price_ranges[1].price = dec("2.800");
+    let outcome = store.upsert_product(&again).await.unwrap();
+
+    assert_eq!(outcome, ProductUpsert::Unchanged);
+    assert_eq!(
+        product_row_versions(&db).await,
+        before,
+        "a row was written or locked"
+    );
+    assert_eq!(
+        db.scalar::<String>("SELECT CAST(updated_at AS TEXT) FROM products_1688")
+            .await,
+        updated_at
+    );
+    let prices: Vec<_> = store
+        .product_skus(Some(SHIRT_OFFER))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.price.unwrap().to_string())
+        .collect();
+    assert_eq!(prices, ["3.50", "3.50"], "the first add's values stay");
+}
+
+async fn a_changed_product_replaces_its_skus(db: TestDb) {
+    let store = db.store().await;
+    store.upsert_product(&the_shirt()).await.unwrap();
+    let cup = product(CUP_OFFER, "shop-b", vec![product_sku("", "2.4")]);
+    store.upsert_product(&cup).await.unwrap();
+
+    // 1688 dropped the red shirt, repriced the blue one and added a green one; the offer
+    // moved to another seller and expired.
+    let mut changed = the_shirt();
+    changed.subject = "女装T恤 2026".into();
+    changed.status = "expired".into();
+    changed.supplier.login_id = "shop-c".into();
+    changed.min_order_quantity = None;
+    changed.price_ranges.truncate(1);
+    changed.skus = vec![
+        product_sku(SHIRT_BLUE, "4.00"),
+        product_sku("spec-green", "3.9"),
+    ];
+    let outcome = store.upsert_product(&changed).await.unwrap();
+
+    assert_eq!(outcome, ProductUpsert::Updated);
+    let skus = store.product_skus(None).await.unwrap();
+    let summary: Vec<_> = skus
+        .iter()
+        .map(|s| {
+            (
+                s.offer_id,
+                s.spec_id.as_str(),
+                s.subject.as_str(),
+                s.supplier_login_id.as_str(),
+                s.price,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                SHIRT_OFFER,
+                SHIRT_BLUE,
+                "女装T恤 2026",
+                "shop-c",
+                Some(dec("4.00"))
+            ),
+            (
+                SHIRT_OFFER,
+                "spec-green",
+                "女装T恤 2026",
+                "shop-c",
+                Some(dec("3.9"))
+            ),
+            (
+                CUP_OFFER,
+                "",
+                "Offer 600000000001",
+                "shop-b",
+                Some(dec("2.4"))
+            ),
+        ]
+    );
+    assert_eq!(
+        skus[0],
+        StoredProductSku {
+            offer_id: SHIRT_OFFER,
+            spec_id: SHIRT_BLUE.into(),
+            sku_id: Some(3_753_684_468_637),
+            subject: "女装T恤 2026".into(),
+            attributes: "颜色:spec-blue".into(),
+            price: Some(dec("4.00")),
+            supplier_login_id: "shop-c".into(),
+            merchant_sku: None,
+        }
+    );
+    assert_eq!(store.product_skus(Some(CUP_OFFER)).await.unwrap().len(), 1);
+    assert!(store.product_skus(Some(1)).await.unwrap().is_empty());
+
+    // What other tools see: exact decimals, the status as 1688 sent it.
+    let raw = db
+        .scalar::<String>(&format!(
+            "SELECT status || ' ' || coalesce(CAST(min_order_quantity AS TEXT), '-') || ' ' || CAST(price_ranges AS TEXT)
+             FROM products_1688 WHERE offer_id = {SHIRT_OFFER}"
+        ))
+        .await;
+    assert!(raw.starts_with("expired - ["), "{raw}");
+    assert!(
+        raw.contains(r#""3.50""#) && raw.contains(r#""start_quantity""#) && !raw.contains("2.80"),
+        "{raw}"
+    );
+    let stock = db
+        .scalar::<i64>(&format!(
+            "SELECT stock FROM product_skus_1688 WHERE offer_id = {SHIRT_OFFER} AND spec_id = 'spec-green'"
+        ))
+        .await;
+    assert_eq!(stock, 120);
+    let by_login = suppliers(&*store).await;
+    assert_eq!(
+        (by_login["shop-a"].products, by_login["shop-c"].products),
+        (0, 1)
+    );
+}
+
+async fn set_mappings_checks_merchant_skus_and_the_skus_of_stored_products(db: TestDb) {
+    let store = db.store().await;
+    store
+        .import_merchant_skus(&numbered([
+            merchant_sku("SHIRT-RED", None),
+            merchant_sku("SHIRT-BLUE", None),
+            merchant_sku("CUP-1", None),
+        ]))
+        .await
+        .unwrap();
+    store.upsert_product(&the_shirt()).await.unwrap();
+
+    let unknown_sku = numbered([
+        mapping(SHIRT_OFFER, SHIRT_RED, "SHIRT-RED"),
+        mapping(SHIRT_OFFER, SHIRT_BLUE, "NO-SUCH-SKU"),
+    ]);
+    let err = store.set_mappings(&unknown_sku, true).await.unwrap_err();
+    let StoreError::InvalidRow { line, message } = &err else {
+        panic!("expected an invalid row, got {err}");
+    };
+    assert_eq!(*line, 3);
+    assert!(message.contains("NO-SUCH-SKU"), "{message}");
+
+    let typo = numbered([
+        mapping(SHIRT_OFFER, SHIRT_RED, "SHIRT-RED"),
+        mapping(CUP_OFFER, "", "CUP-1"),
+        mapping(SHIRT_OFFER, "spec-reed", "SHIRT-BLUE"),
+    ]);
+    let err = store.set_mappings(&typo, false).await.unwrap_err();
+    let StoreError::InvalidRow { line, message } = &err else {
+        panic!("expected an invalid row, got {err}");
+    };
+    assert_eq!(*line, 4);
+    assert!(
+        message.contains("spec-reed")
+            && message.contains(&SHIRT_OFFER.to_string())
+            && message.contains("not a SKU")
+            && message.contains("--force"),
+        "{message}"
+    );
+    let imported = store.import_mappings(&typo).await.unwrap_err();
+    assert!(
+        imported.to_string().starts_with("line 4:"),
+        "an import is checked the same way: {imported}"
+    );
+    assert!(
+        store.load_mappings().await.unwrap().is_empty(),
+        "nothing was written"
+    );
+
+    let forced = store.set_mappings(&typo, true).await.unwrap();
+    assert_eq!(
+        forced,
+        MappingChange {
+            inserted: 3,
+            ..MappingChange::default()
+        }
+    );
+    // An offer without a stored product takes any spec id.
+    let unknown_offer = numbered([mapping(CUP_OFFER, "any-spec", "CUP-1")]);
+    assert_eq!(
+        store
+            .set_mappings(&unknown_offer, false)
+            .await
+            .unwrap()
+            .inserted,
+        1
+    );
+    let mut ratio_changed = mapping(SHIRT_OFFER, SHIRT_RED, "SHIRT-RED");
+    ratio_changed.quantity_ratio = dec("2");
+    let again = store
+        .set_mappings(
+            &numbered([
+                ratio_changed,
+                mapping(SHIRT_OFFER, SHIRT_BLUE, "SHIRT-BLUE"),
+            ]),
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!((again.inserted, again.updated), (1, 1));
+    assert_eq!(store.load_mappings().await.unwrap().len(), 5);
+
+    let merchant: Vec<_> = store
+        .product_skus(Some(SHIRT_OFFER))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.spec_id, s.merchant_sku))
+        .collect();
+    assert_eq!(
+        merchant,
+        [
+            (SHIRT_BLUE.to_owned(), Some("SHIRT-BLUE".to_owned())),
+            (SHIRT_RED.to_owned(), Some("SHIRT-RED".to_owned())),
+        ]
+    );
+}
+
+async fn set_mappings_remaps_exactly_the_waiting_lines_of_unreceived_orders(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    store
+        .upsert_product(&product(
+            SHIRT_OFFER,
+            "shop-a",
+            vec![product_sku(SHIRT_SPEC, "12.5")],
+        ))
+        .await
+        .unwrap();
+    // The shirt waits in a draft (its line made manual), a submitted order, a received
+    // one, a cancelled one, a partially received one with only the shirt, and a draft
+    // whose shirt the ERP mapped by hand.
+    let mut shirt_only = order(9005);
+    shirt_only.lines.truncate(1);
+    let page: Vec<_> = [
+        order(9001),
+        order(9002),
+        order(9003),
+        order(9004),
+        shirt_only,
+        order(9006),
+    ]
+    .into_iter()
+    .map(|o| prepare(o, &[]))
+    .collect();
+    store.write_page(&target, &page).await.unwrap();
+    db.execute(
+        "UPDATE purchase_orders SET status = 'on_the_way' WHERE order_id_1688 = 9002;
+         UPDATE purchase_orders SET status = 'received' WHERE order_id_1688 = 9003;
+         UPDATE purchase_orders SET status = 'cancelled' WHERE order_id_1688 = 9004;
+         UPDATE purchase_orders SET status = 'partially_received' WHERE order_id_1688 = 9005;
+         UPDATE purchase_order_lines SET mapping_source = 'manual' WHERE sub_item_id_1688 = 90011;
+         UPDATE purchase_order_lines
+         SET merchant_sku = 'HAND-PICKED', mapping_status = 'mapped', mapping_source = 'manual',
+             merchant_quantity = '3', merchant_unit_cost = '12.5'
+         WHERE sub_item_id_1688 = 90061;",
+    )
+    .await;
+    store
+        .import_merchant_skus(&numbered([merchant_sku("SHIRT-GREY-3XL", None)]))
+        .await
+        .unwrap();
+
+    let change = store
+        .set_mappings(&numbered([shirt_mapping()]), false)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        change,
+        MappingChange {
+            inserted: 1,
+            updated: 0,
+            deleted: 0,
+            lines_remapped: 2,
+            orders_remapped: 2,
+        }
+    );
+    let expected = MappingTarget {
+        merchant_sku: "SHIRT-GREY-3XL".into(),
+        quantity_ratio: dec("10"),
+    }
+    .apply(&page[1].order.lines[0]);
+    for order_id in [9002, 9005] {
+        let shirt = stored(&*store, order_id).await.lines.remove(0);
+        assert_eq!(
+            (
+                shirt.merchant_sku.as_deref(),
+                shirt.mapping_status.as_str(),
+                shirt.mapping_source.as_deref(),
+                shirt.merchant_quantity,
+                shirt.merchant_unit_cost
+            ),
+            (
+                Some("SHIRT-GREY-3XL"),
+                "mapped",
+                Some("mapping"),
+                Some(expected.merchant_quantity),
+                Some(expected.merchant_unit_cost)
+            ),
+            "order {order_id}"
+        );
+    }
+    assert!(
+        stored(&*store, 9002).await.has_unmapped,
+        "its cup still waits"
+    );
+    assert!(!stored(&*store, 9005).await.has_unmapped);
+    for (order_id, why) in [
+        (9001, "a manual line"),
+        (9003, "a received order"),
+        (9004, "a cancelled order"),
+    ] {
+        let po = stored(&*store, order_id).await;
+        assert_eq!(
+            (
+                po.lines[0].merchant_sku.as_deref(),
+                po.lines[0].mapping_status.as_str()
+            ),
+            (None, "unmapped"),
+            "{why} is not re-mapped"
+        );
+        assert!(po.has_unmapped, "{why}");
+    }
+    let hand_picked = stored(&*store, 9006).await.lines.remove(0);
+    assert_eq!(
+        (
+            hand_picked.merchant_sku.as_deref(),
+            hand_picked.mapping_source.as_deref(),
+            hand_picked.merchant_quantity
+        ),
+        (Some("HAND-PICKED"), Some("manual"), Some(dec("3")))
+    );
+
+    let again = store
+        .set_mappings(&numbered([shirt_mapping()]), false)
+        .await
+        .unwrap();
+    assert_eq!(again, MappingChange::default());
+}
+
+async fn the_unmapped_view_counts_waiting_lines_and_dates_the_oldest_order(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    let created = |order_id: i64, secs: i64| {
+        let mut o = order(order_id);
+        o.created_at = at(secs);
+        o
+    };
+    let mut two_cups = created(10_001, 1_776_470_400);
+    two_cups
+        .lines
+        .push(line(100_019, CUP_OFFER, "", "Cup", "1", "2.4", "2.4"));
+    let page: Vec<_> = [
+        two_cups,
+        created(10_002, 1_776_400_000),
+        // Received and cancelled: their lines wait on nothing.
+        created(10_003, 1_776_000_000),
+        created(10_004, 1_776_000_000),
+        // Its cup was chosen by hand: only its shirt waits.
+        created(10_005, 1_776_300_000),
+    ]
+    .into_iter()
+    .map(|o| prepare(o, &[]))
+    .collect();
+    store.write_page(&target, &page).await.unwrap();
+    db.execute(
+        "UPDATE purchase_orders SET status = 'on_the_way' WHERE order_id_1688 = 10002;
+         UPDATE purchase_orders SET status = 'received' WHERE order_id_1688 = 10003;
+         UPDATE purchase_orders SET status = 'cancelled' WHERE order_id_1688 = 10004;
+         UPDATE purchase_order_lines SET mapping_source = 'manual' WHERE sub_item_id_1688 = 100052;",
+    )
+    .await;
+
+    let items = store.unmapped_items(10).await.unwrap();
+
+    assert_eq!(
+        items,
+        [
+            UnmappedItem {
+                offer_id: SHIRT_OFFER,
+                spec_id: SHIRT_SPEC.into(),
+                title: "女装T恤".into(),
+                attributes: "颜色:深灰色; 尺码:3XL".into(),
+                lines: 3,
+                orders: 3,
+                oldest_order_at: Some(at(1_776_300_000)),
+            },
+            UnmappedItem {
+                offer_id: CUP_OFFER,
+                spec_id: String::new(),
+                title: "Cup".into(),
+                attributes: "颜色:深灰色; 尺码:3XL".into(),
+                lines: 3,
+                orders: 2,
+                oldest_order_at: Some(at(1_776_400_000)),
+            },
+        ]
+    );
+    assert_eq!(store.unmapped_items(1).await.unwrap(), items[..1]);
+    // Other tools read the same numbers from the view.
+    let raw = db
+        .scalar::<String>(&format!(
+            "SELECT CAST(lines AS TEXT) || ' ' || CAST(orders AS TEXT) || ' ' || title
+             FROM unmapped_1688_items WHERE offer_id = {CUP_OFFER} AND spec_id = ''"
+        ))
+        .await;
+    assert_eq!(raw, "3 2 Cup");
+
+    // Mapping the cup empties its row; the shirt still waits.
+    store
+        .import_merchant_skus(&numbered([merchant_sku("CUP-1", None)]))
+        .await
+        .unwrap();
+    store
+        .set_mappings(&numbered([mapping(CUP_OFFER, "", "CUP-1")]), false)
+        .await
+        .unwrap();
+    let left: Vec<_> = store
+        .unmapped_items(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.offer_id)
+        .collect();
+    assert_eq!(left, [SHIRT_OFFER]);
+}
+
+async fn deleting_a_mapping_keeps_the_lines_it_mapped(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    store
+        .import_merchant_skus(&numbered([merchant_sku("SHIRT-GREY-3XL", None)]))
+        .await
+        .unwrap();
+    store
+        .set_mappings(&numbered([shirt_mapping()]), false)
+        .await
+        .unwrap();
+    let mappings = store.load_mappings().await.unwrap();
+    store
+        .write_page(&target, &[prepare(order(1), &mappings)])
+        .await
+        .unwrap();
+
+    assert!(
+        !store
+            .delete_mapping(SHIRT_OFFER, "another-spec")
+            .await
+            .unwrap()
+    );
+    assert!(store.delete_mapping(SHIRT_OFFER, SHIRT_SPEC).await.unwrap());
+    assert!(!store.delete_mapping(SHIRT_OFFER, SHIRT_SPEC).await.unwrap());
+
+    assert!(store.load_mappings().await.unwrap().is_empty());
+    let shirt = stored(&*store, 1).await.lines.remove(0);
+    assert_eq!(
+        (shirt.merchant_sku.as_deref(), shirt.mapping_status.as_str()),
+        (Some("SHIRT-GREY-3XL"), "mapped")
+    );
+    let waiting: Vec<_> = store
+        .unmapped_items(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.offer_id)
+        .collect();
+    assert_eq!(waiting, [CUP_OFFER]);
+    // The merchant SKU is no longer referenced by any mapping.
+    assert_eq!(
+        db.execute("DELETE FROM merchant_skus WHERE sku = 'SHIRT-GREY-3XL'")
+            .await,
+        1
+    );
+
+    // Until 1688 changes the order: sync then maps its lines from the current mappings.
+    let mut shipped = order(1);
+    shipped.status = "waitbuyerreceive".into();
+    let mappings = store.load_mappings().await.unwrap();
+    store
+        .write_page(&target, &[prepare(shipped, &mappings)])
+        .await
+        .unwrap();
+    let shirt = stored(&*store, 1).await.lines.remove(0);
+    assert_eq!(
+        (shirt.merchant_sku.as_deref(), shirt.mapping_status.as_str()),
+        (None, "unmapped")
+    );
+}
+
+async fn list_suppliers_counts_products_and_purchase_orders(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    let mut from_shop_b = order(3);
+    from_shop_b.supplier = Some(SupplierRef {
+        login_id: "shop-b".into(),
+        member_id: None,
+        name: Some("Shop B".into()),
+    });
+    let mut from_nobody = order(4);
+    from_nobody.supplier = None;
+    store
+        .write_page(
+            &target,
+            &[
+                prepare(order(1), &[]),
+                prepare(order(2), &[]),
+                prepare(from_shop_b, &[]),
+                prepare(from_nobody, &[]),
+            ],
+        )
+        .await
+        .unwrap();
+    store.upsert_product(&the_shirt()).await.unwrap();
+    store
+        .upsert_product(&product(CUP_OFFER, "shop-a", vec![product_sku("", "2.4")]))
+        .await
+        .unwrap();
+    store
+        .upsert_product(&product(700, "义乌小店", vec![product_sku("", "9")]))
+        .await
+        .unwrap();
+    store
+        .upsert_product(&product(701, "Shop-Z", vec![product_sku("", "9")]))
+        .await
+        .unwrap();
+
+    let listed: Vec<_> = store
+        .list_suppliers()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.login_id_1688, s.products, s.purchase_orders))
+        .collect();
+
+    // Byte order on both backends: capitals before lower case, Chinese last.
+    assert_eq!(
+        listed,
+        [
+            ("Shop-Z".to_owned(), 1, 0),
+            ("shop-a".to_owned(), 2, 2),
+            ("shop-b".to_owned(), 0, 1),
+            ("义乌小店".to_owned(), 1, 0),
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------------------

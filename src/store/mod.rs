@@ -329,9 +329,9 @@ pub trait Store: Send + Sync + 'static {
         rows: &[Numbered<MerchantSku>],
     ) -> StoreResult<ImportOutcome>;
 
-    /// Upserts mappings by (offer id, spec id), all or nothing, then re-maps the waiting
-    /// unmapped lines of orders not yet received. A merchant SKU that does not exist is an
-    /// [`StoreError::InvalidRow`] naming the line.
+    /// A mapping import: [`Store::set_mappings`] without `force`, so a row naming a 1688
+    /// SKU that a stored product does not have fails the whole file like an unknown
+    /// merchant SKU does.
     async fn import_mappings(&self, rows: &[Numbered<SkuMapping>]) -> StoreResult<ImportOutcome>;
 
     /// Records the start of a run (`status = 'running'`) and returns its id. Runs of the
@@ -369,7 +369,9 @@ pub trait Store: Send + Sync + 'static {
 
     async fn totals(&self) -> StoreResult<Totals>;
 
-    /// The 1688 SKUs most lines wait on, most first.
+    /// The 1688 SKUs most lines wait on, most first, from the view `unmapped_1688_items`
+    /// that other tools read too: unmapped lines, not manual, of orders neither received
+    /// nor cancelled (the lines a new mapping would re-map).
     async fn unmapped_items(&self, limit: u32) -> StoreResult<Vec<UnmappedItem>>;
 
     /// Records that `order_id_1688` of `account` must never be imported again.
@@ -433,39 +435,50 @@ pub trait Store: Send + Sync + 'static {
     /// Per account that has runs: last success, failures since, last error.
     async fn account_run_status(&self) -> StoreResult<Vec<AccountRunStatus>>;
 
-    /// Stores a product and its SKUs (SKUs no longer offered are removed), creating or
-    /// updating its supplier, in one transaction.
-    async fn upsert_product(&self, product: &Product1688) -> StoreResult<ProductUpsert> {
-        let _ = product;
-        unimplemented!("issue 4 store work in progress")
-    }
+    /// Stores a product and its SKUs in one transaction: its supplier is created or
+    /// updated by login id as [`Store::write_page`] does (a missing member id or name
+    /// keeps the stored one), the product row is upserted and its SKUs replaced (SKUs no
+    /// longer offered are removed). A product whose content did not change writes
+    /// nothing ([`ProductUpsert::Unchanged`]; its `updated_at` stays).
+    async fn upsert_product(&self, product: &Product1688) -> StoreResult<ProductUpsert>;
 
-    /// Every stored product SKU, by offer and spec, with its current mapping.
-    async fn product_skus(&self, offer_id: Option<i64>) -> StoreResult<Vec<StoredProductSku>> {
-        let _ = offer_id;
-        unimplemented!("issue 4 store work in progress")
-    }
+    /// Every stored product SKU (only those of `offer_id` when given), ordered by offer
+    /// id and spec id, with its product's subject, its supplier's login id and the
+    /// merchant SKU it is mapped to.
+    async fn product_skus(&self, offer_id: Option<i64>) -> StoreResult<Vec<StoredProductSku>>;
 
-    async fn list_suppliers(&self) -> StoreResult<Vec<SupplierRow>> {
-        unimplemented!("issue 4 store work in progress")
-    }
+    /// Every supplier, ordered by login id, with how many products and purchase orders
+    /// name it.
+    async fn list_suppliers(&self) -> StoreResult<Vec<SupplierRow>>;
 
-    /// Validates, upserts and re-maps waiting lines in one transaction, like
-    /// [`Store::import_mappings`]: the merchant SKU must exist; unless `force`, a 1688 SKU
-    /// of an offer with stored products must be one of its stored SKUs.
+    /// Upserts mappings by (offer id, spec id), all or nothing, then re-maps the waiting
+    /// lines (unmapped, not manual, of orders neither received nor cancelled) and fixes
+    /// their orders' `has_unmapped`. A merchant SKU that does not exist is an
+    /// [`StoreError::InvalidRow`] naming the line; so is, unless `force`, a 1688 SKU of
+    /// an offer with a stored product that is not one of that product's stored SKUs. An
+    /// offer without a stored product accepts any spec id.
     async fn set_mappings(
         &self,
         rows: &[Numbered<SkuMapping>],
         force: bool,
-    ) -> StoreResult<MappingChange> {
-        let _ = (rows, force);
-        unimplemented!("issue 4 store work in progress")
-    }
+    ) -> StoreResult<MappingChange>;
 
-    /// Deletes one mapping; lines already mapped keep their merchant SKU.
-    async fn delete_mapping(&self, offer_id: i64, spec_id: &str) -> StoreResult<bool> {
-        let _ = (offer_id, spec_id);
-        unimplemented!("issue 4 store work in progress")
+    /// Deletes the mapping of one 1688 SKU; `false` when there was none. Lines already
+    /// mapped keep their merchant SKU; lines synced later arrive unmapped, and so does a
+    /// mapped line of an order that 1688 changes later (sync maps the lines of a changed
+    /// order again from the current mappings), unless its merchant SKU was chosen by
+    /// hand.
+    async fn delete_mapping(&self, offer_id: i64, spec_id: &str) -> StoreResult<bool>;
+}
+
+impl From<MappingChange> for ImportOutcome {
+    fn from(c: MappingChange) -> Self {
+        ImportOutcome {
+            inserted: c.inserted,
+            updated: c.updated,
+            lines_remapped: c.lines_remapped,
+            orders_remapped: c.orders_remapped,
+        }
     }
 }
 

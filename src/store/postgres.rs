@@ -11,13 +11,16 @@ use rust_decimal::Decimal;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, Postgres, Row, Transaction};
 
-use crate::domain::{IncomingOrder, RunKind, RunStatus, SkuMapping, SyncWindow};
+use crate::domain::{
+    IncomingOrder, Product1688, RunKind, RunStatus, SkuMapping, SupplierRef, SyncWindow,
+};
 
 use super::shared::{self, ExistingOrder, PagePlan, WaitingLine};
 use super::{
     AccountRunStatus, Backend, BackfillProgress, Fence, ImportOutcome, Lease, LeaseRow,
-    MerchantSku, Numbered, PageOutcome, PageTarget, RunCounts, Store, StoreError, StoreResult,
-    StoredLine, StoredOrder, SyncRunRow, Totals, UnmappedItem,
+    MappingChange, MerchantSku, Numbered, PageOutcome, PageTarget, ProductUpsert, RunCounts, Store,
+    StoreError, StoreResult, StoredLine, StoredOrder, StoredProductSku, SupplierRow, SyncRunRow,
+    Totals, UnmappedItem,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -227,6 +230,14 @@ impl Store for PostgresStore {
     }
 
     async fn import_mappings(&self, rows: &[Numbered<SkuMapping>]) -> StoreResult<ImportOutcome> {
+        Ok(self.set_mappings(rows, false).await?.into())
+    }
+
+    async fn set_mappings(
+        &self,
+        rows: &[Numbered<SkuMapping>],
+        force: bool,
+    ) -> StoreResult<MappingChange> {
         let wanted_skus: Vec<&str> = rows.iter().map(|r| r.value.merchant_sku.as_str()).collect();
         let offer_ids: Vec<i64> = rows.iter().map(|r| r.value.offer_id).collect();
         let spec_ids: Vec<&str> = rows.iter().map(|r| r.value.spec_id.as_str()).collect();
@@ -252,7 +263,25 @@ impl Store for PostgresStore {
         .iter()
         .map(|r| mapping_from_row(r).map(|m| ((m.offer_id, m.spec_id.clone()), m)))
         .collect::<StoreResult<_>>()?;
-        let plan = shared::plan_mappings(rows, &known, &existing)?;
+        let mut product_specs: HashMap<i64, HashSet<String>> = HashMap::new();
+        if !force {
+            let found = sqlx::query(
+                "SELECT p.offer_id, s.spec_id
+                 FROM products_1688 p
+                 LEFT JOIN product_skus_1688 s ON s.offer_id = p.offer_id
+                 WHERE p.offer_id = ANY($1)",
+            )
+            .bind(shared::mapping_offers(rows))
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in &found {
+                let specs = product_specs.entry(r.try_get("offer_id")?).or_default();
+                if let Some(spec) = r.try_get::<Option<String>, _>("spec_id")? {
+                    specs.insert(spec);
+                }
+            }
+        }
+        let plan = shared::plan_mappings(rows, &known, &product_specs, force, &existing)?;
 
         if !plan.upserts.is_empty() {
             let offer: Vec<i64> = plan.upserts.iter().map(|m| m.offer_id).collect();
@@ -358,12 +387,178 @@ impl Store for PostgresStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(ImportOutcome {
+        Ok(MappingChange {
             inserted: plan.inserted,
             updated: plan.updated,
+            deleted: 0,
             lines_remapped: remaps.len() as u64,
             orders_remapped: orders.len() as u64,
         })
+    }
+
+    async fn delete_mapping(&self, offer_id: i64, spec_id: &str) -> StoreResult<bool> {
+        let deleted = sqlx::query("DELETE FROM sku_mappings WHERE offer_id = $1 AND spec_id = $2")
+            .bind(offer_id)
+            .bind(spec_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn upsert_product(&self, product: &Product1688) -> StoreResult<ProductUpsert> {
+        let hash = shared::product_hash(product);
+        let mut tx = self.pool.begin().await?;
+        // Not locked: an unchanged product must not even lock its row (a lock writes
+        // WAL). Two adds of the same offer take turns at the product upsert below, and
+        // the later one's SKUs are written after it, so the last add wins whole.
+        let stored: Option<Option<String>> =
+            sqlx::query_scalar("SELECT content_hash FROM products_1688 WHERE offer_id = $1")
+                .bind(product.offer_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(stored) = &stored
+            && stored.as_deref() == Some(hash.as_str())
+        {
+            tx.rollback().await?;
+            return Ok(ProductUpsert::Unchanged);
+        }
+
+        let suppliers = upsert_suppliers(&mut tx, std::slice::from_ref(&product.supplier)).await?;
+        let supplier_id = suppliers[&product.supplier.login_id];
+        sqlx::query(
+            "INSERT INTO products_1688 AS p (
+                 offer_id, supplier_id, subject, status, category, unit, min_order_quantity,
+                 price_ranges, content_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9)
+             ON CONFLICT (offer_id) DO UPDATE
+             SET supplier_id = EXCLUDED.supplier_id,
+                 subject = EXCLUDED.subject,
+                 status = EXCLUDED.status,
+                 category = EXCLUDED.category,
+                 unit = EXCLUDED.unit,
+                 min_order_quantity = EXCLUDED.min_order_quantity,
+                 price_ranges = EXCLUDED.price_ranges,
+                 content_hash = EXCLUDED.content_hash,
+                 updated_at = now()",
+        )
+        .bind(product.offer_id)
+        .bind(supplier_id)
+        .bind(&product.subject)
+        .bind(&product.status)
+        .bind(&product.category)
+        .bind(&product.unit)
+        .bind(product.min_order_quantity)
+        .bind(shared::price_ranges_json(&product.price_ranges))
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+
+        let skus = shared::product_skus_to_write(product);
+        let spec: Vec<&str> = skus.iter().map(|s| s.spec_id.as_str()).collect();
+        let sku_id: Vec<Option<i64>> = skus.iter().map(|s| s.sku_id).collect();
+        let attributes: Vec<&str> = skus.iter().map(|s| s.attributes.as_str()).collect();
+        let price: Vec<Option<Decimal>> = skus.iter().map(|s| s.price).collect();
+        let cargo: Vec<Option<&str>> = skus.iter().map(|s| s.cargo_number.as_deref()).collect();
+        let stock: Vec<Option<i64>> = skus.iter().map(|s| s.stock).collect();
+        sqlx::query(
+            "DELETE FROM product_skus_1688 WHERE offer_id = $1 AND NOT (spec_id = ANY($2))",
+        )
+        .bind(product.offer_id)
+        .bind(&spec)
+        .execute(&mut *tx)
+        .await?;
+        // The WHERE leaves SKUs that did not change untouched, so that their updated_at
+        // keeps meaning "changed".
+        sqlx::query(
+            "INSERT INTO product_skus_1688 AS s (
+                 offer_id, spec_id, sku_id_1688, attributes, price, cargo_number, stock)
+             SELECT $1, k.* FROM UNNEST($2::text[], $3::bigint[], $4::text[], $5::numeric[],
+                                        $6::text[], $7::bigint[]) AS k
+             ON CONFLICT (offer_id, spec_id) DO UPDATE
+             SET sku_id_1688 = EXCLUDED.sku_id_1688,
+                 attributes = EXCLUDED.attributes,
+                 price = EXCLUDED.price,
+                 cargo_number = EXCLUDED.cargo_number,
+                 stock = EXCLUDED.stock,
+                 updated_at = now()
+             WHERE (s.sku_id_1688, s.attributes, s.price, s.cargo_number, s.stock)
+                   IS DISTINCT FROM
+                   (EXCLUDED.sku_id_1688, EXCLUDED.attributes, EXCLUDED.price,
+                    EXCLUDED.cargo_number, EXCLUDED.stock)",
+        )
+        .bind(product.offer_id)
+        .bind(&spec)
+        .bind(&sku_id)
+        .bind(&attributes)
+        .bind(&price)
+        .bind(&cargo)
+        .bind(&stock)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(if stored.is_some() {
+            ProductUpsert::Updated
+        } else {
+            ProductUpsert::Added
+        })
+    }
+
+    async fn product_skus(&self, offer_id: Option<i64>) -> StoreResult<Vec<StoredProductSku>> {
+        // COLLATE "C": spec ids in byte order, as SQLite sorts them.
+        let rows = sqlx::query(
+            "SELECT s.offer_id, s.spec_id, s.sku_id_1688, p.subject, s.attributes, s.price,
+                    sup.login_id_1688, m.merchant_sku
+             FROM product_skus_1688 s
+             JOIN products_1688 p ON p.offer_id = s.offer_id
+             JOIN suppliers sup ON sup.id = p.supplier_id
+             LEFT JOIN sku_mappings m ON m.offer_id = s.offer_id AND m.spec_id = s.spec_id
+             WHERE $1::bigint IS NULL OR s.offer_id = $1
+             ORDER BY s.offer_id, s.spec_id COLLATE \"C\"",
+        )
+        .bind(offer_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredProductSku {
+                    offer_id: r.try_get("offer_id")?,
+                    spec_id: r.try_get("spec_id")?,
+                    sku_id: r.try_get("sku_id_1688")?,
+                    subject: r.try_get("subject")?,
+                    attributes: r.try_get("attributes")?,
+                    price: r.try_get("price")?,
+                    supplier_login_id: r.try_get("login_id_1688")?,
+                    merchant_sku: r.try_get("merchant_sku")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    async fn list_suppliers(&self) -> StoreResult<Vec<SupplierRow>> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.login_id_1688, s.member_id_1688, s.name,
+                    (SELECT count(*) FROM products_1688 p WHERE p.supplier_id = s.id) AS products,
+                    (SELECT count(*) FROM purchase_orders o WHERE o.supplier_id = s.id) AS purchase_orders
+             FROM suppliers s
+             ORDER BY s.login_id_1688 COLLATE \"C\"",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SupplierRow {
+                    id: r.try_get("id")?,
+                    login_id_1688: r.try_get("login_id_1688")?,
+                    member_id_1688: r.try_get("member_id_1688")?,
+                    name: r.try_get("name")?,
+                    products: count(r.try_get("products")?),
+                    purchase_orders: count(r.try_get("purchase_orders")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 
     async fn begin_run(
@@ -487,7 +682,7 @@ impl Store for PostgresStore {
             };
         }
 
-        let suppliers = upsert_suppliers(&mut tx, &plan).await?;
+        let suppliers = upsert_suppliers(&mut tx, &plan.suppliers()).await?;
         let po_ids = upsert_orders(&mut tx, target, &plan, &suppliers).await?;
         upsert_lines(&mut tx, &plan, &po_ids).await?;
         delete_vanished_lines(&mut tx, &plan).await?;
@@ -638,13 +833,9 @@ impl Store for PostgresStore {
 
     async fn unmapped_items(&self, limit: u32) -> StoreResult<Vec<UnmappedItem>> {
         let rows = sqlx::query(
-            "SELECT offer_id, coalesce(spec_id, '') AS spec_id,
-                    min(title) AS title, coalesce(min(attributes), '') AS attributes,
-                    count(*) AS lines, count(DISTINCT purchase_order_id) AS orders
-             FROM purchase_order_lines
-             WHERE mapping_status = 'unmapped' AND offer_id IS NOT NULL
-             GROUP BY offer_id, coalesce(spec_id, '')
-             ORDER BY lines DESC, orders DESC, offer_id, spec_id
+            "SELECT offer_id, spec_id, title, attributes, lines, orders, oldest_order_at
+             FROM unmapped_1688_items
+             ORDER BY lines DESC, orders DESC, offer_id, spec_id COLLATE \"C\"
              LIMIT $1",
         )
         .bind(i64::from(limit))
@@ -659,8 +850,7 @@ impl Store for PostgresStore {
                     attributes: r.try_get("attributes")?,
                     lines: count(r.try_get("lines")?),
                     orders: count(r.try_get("orders")?),
-                    // TEMPORARY until the unmapped queue reports it.
-                    oldest_order_at: None,
+                    oldest_order_at: r.try_get("oldest_order_at")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -977,12 +1167,14 @@ fn notify_payloads(account: &str, created: &[i64], updated: &[i64]) -> Vec<Strin
     out
 }
 
-/// Upserts the suppliers of the written orders and returns their ids by login id.
+/// Upserts suppliers by login id (one entry per login id, in login id order: see
+/// [`PagePlan::suppliers`]) and returns their ids by login id. A missing member id or
+/// name keeps the stored one. Shared by pages of orders and product adds, so that both
+/// find the same supplier row.
 async fn upsert_suppliers(
     tx: &mut Transaction<'static, Postgres>,
-    plan: &PagePlan<'_>,
+    suppliers: &[SupplierRef],
 ) -> StoreResult<HashMap<String, i64>> {
-    let suppliers = plan.suppliers();
     if suppliers.is_empty() {
         return Ok(HashMap::new());
     }

@@ -5,8 +5,12 @@
 use std::collections::{HashMap, HashSet};
 
 use rust_decimal::Decimal;
+use sha1::{Digest, Sha1};
 
-use crate::domain::{IncomingLine, IncomingOrder, Line1688, MappingTable, SkuMapping, SupplierRef};
+use crate::domain::{
+    IncomingLine, IncomingOrder, Line1688, MappingTable, PriceRange, Product1688, ProductSku1688,
+    SkuMapping, SupplierRef,
+};
 
 use super::{Fence, MerchantSku, Numbered, PageOutcome, StoreError, StoreResult};
 
@@ -330,12 +334,16 @@ pub(crate) struct MappingImportPlan {
     pub updated: u64,
 }
 
-/// Validates a mapping import: every merchant SKU must exist (`known_skus` holds those
-/// of the file that do) and every ratio be positive. `existing` holds the stored
-/// mappings of the file's keys.
+/// Validates mappings to set: every merchant SKU must exist (`known_skus` holds those of
+/// the rows that do) and every ratio be positive. Unless `force`, the 1688 SKU of an
+/// offer that has a stored product must be one of its stored SKUs (`product_specs`: the
+/// stored spec ids of each offer of the rows that has a product). `existing` holds the
+/// stored mappings of the rows' keys.
 pub(crate) fn plan_mappings(
     rows: &[Numbered<SkuMapping>],
     known_skus: &HashSet<String>,
+    product_specs: &HashMap<i64, HashSet<String>>,
+    force: bool,
     existing: &HashMap<(i64, String), SkuMapping>,
 ) -> StoreResult<MappingImportPlan> {
     let mut last_row: HashMap<(i64, &str), usize> = HashMap::new();
@@ -363,6 +371,12 @@ pub(crate) fn plan_mappings(
                 format!("quantity_ratio {} must be greater than 0", m.quantity_ratio),
             ));
         }
+        if !force
+            && let Some(specs) = product_specs.get(&m.offer_id)
+            && !specs.contains(&m.spec_id)
+        {
+            return Err(invalid(row.line, not_a_product_sku(m, specs)));
+        }
         if last_row
             .insert((m.offer_id, m.spec_id.as_str()), i)
             .is_none()
@@ -389,6 +403,105 @@ pub(crate) fn plan_mappings(
         plan.all.push(m);
     }
     Ok(plan)
+}
+
+/// Why a mapping's 1688 SKU is refused: the offer is a stored product without that SKU.
+/// A typo in a spec id would otherwise wait forever for lines that never come.
+fn not_a_product_sku(m: &SkuMapping, specs: &HashSet<String>) -> String {
+    let mut known: Vec<&str> = specs.iter().map(String::as_str).collect();
+    known.sort_unstable();
+    let shown: Vec<String> = known.iter().take(5).map(|s| format!("{s:?}")).collect();
+    let more = if known.len() > shown.len() {
+        ", …"
+    } else {
+        ""
+    };
+    let stored = if shown.is_empty() {
+        "it has no stored SKUs".to_owned()
+    } else {
+        format!("its SKUs: {}{more}", shown.join(", "))
+    };
+    format!(
+        "1688 SKU {:?} is not a SKU of product {} ({stored}); add the product again if 1688 \
+         changed its SKUs, or use --force to map it anyway",
+        m.spec_id, m.offer_id
+    )
+}
+
+/// The SKUs of a product to store, one per spec id (the last one wins, as for lines),
+/// in spec id order.
+pub(crate) fn product_skus_to_write(product: &Product1688) -> Vec<&ProductSku1688> {
+    let mut by_spec: HashMap<&str, &ProductSku1688> = HashMap::new();
+    for sku in &product.skus {
+        by_spec.insert(sku.spec_id.as_str(), sku);
+    }
+    let mut skus: Vec<&ProductSku1688> = by_spec.into_values().collect();
+    skus.sort_by(|a, b| a.spec_id.cmp(&b.spec_id));
+    skus
+}
+
+/// A stable fingerprint of everything an add of `product` writes: the offer, its
+/// supplier and its SKUs. Decimals are normalised, as for orders, so that `3.5` and
+/// `3.50` from two reads of the same offer do not count as a change.
+pub(crate) fn product_hash(product: &Product1688) -> String {
+    let mut h = Sha1::new();
+    let mut field = |s: &str| {
+        h.update(s.as_bytes());
+        h.update([0x1f]);
+    };
+    let dec = |d: &Decimal| d.normalize().to_string();
+    let opt_dec = |d: &Option<Decimal>| d.as_ref().map(dec).unwrap_or_default();
+    field(&product.offer_id.to_string());
+    field(&product.subject);
+    field(&product.status);
+    field(&product.supplier.login_id);
+    field(product.supplier.member_id.as_deref().unwrap_or(""));
+    field(product.supplier.name.as_deref().unwrap_or(""));
+    field(product.category.as_deref().unwrap_or(""));
+    field(product.unit.as_deref().unwrap_or(""));
+    field(&opt_dec(&product.min_order_quantity));
+    for r in &product.price_ranges {
+        field("range");
+        field(&dec(&r.start_quantity));
+        field(&dec(&r.price));
+    }
+    for s in product_skus_to_write(product) {
+        field("sku");
+        field(&s.spec_id);
+        field(&s.sku_id.map(|v| v.to_string()).unwrap_or_default());
+        field(&s.attributes);
+        field(&opt_dec(&s.price));
+        field(s.cargo_number.as_deref().unwrap_or(""));
+        field(&s.stock.map(|v| v.to_string()).unwrap_or_default());
+    }
+    hex::encode(h.finalize())
+}
+
+/// `products_1688.price_ranges`: a JSON array of `{start_quantity, price}` whose decimals
+/// are strings, exact as given (a JSON number would pass through floating point in
+/// most readers).
+pub(crate) fn price_ranges_json(ranges: &[PriceRange]) -> String {
+    serde_json::Value::from(
+        ranges
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "start_quantity": r.start_quantity.to_string(),
+                    "price": r.price.to_string(),
+                })
+            })
+            .collect::<Vec<_>>(),
+    )
+    .to_string()
+}
+
+/// The offers of `rows`, once each, for looking up their stored products.
+pub(crate) fn mapping_offers(rows: &[Numbered<SkuMapping>]) -> Vec<i64> {
+    let mut seen = HashSet::new();
+    rows.iter()
+        .map(|r| r.value.offer_id)
+        .filter(|id| seen.insert(*id))
+        .collect()
 }
 
 /// An unmapped line that an imported mapping may map.
@@ -595,6 +708,87 @@ mod tests {
         assert!(err.to_string().contains("the database"), "{err}");
     }
 
+    fn mapping(line: usize, offer_id: i64, spec_id: &str) -> Numbered<SkuMapping> {
+        Numbered {
+            line,
+            value: SkuMapping {
+                offer_id,
+                spec_id: spec_id.into(),
+                merchant_sku: "CUP-1".into(),
+                quantity_ratio: Decimal::ONE,
+            },
+        }
+    }
+
+    #[test]
+    fn a_spec_that_a_stored_product_lacks_is_refused_unless_forced() {
+        let known = HashSet::from(["CUP-1".to_owned()]);
+        let products = HashMap::from([(42, HashSet::from(["red".to_owned(), "blue".to_owned()]))]);
+        let rows = [
+            mapping(2, 42, "red"),
+            mapping(3, 7, "anything"),
+            mapping(4, 42, "reed"),
+        ];
+
+        let err = plan_mappings(&rows, &known, &products, false, &HashMap::new()).unwrap_err();
+
+        let text = err.to_string();
+        assert!(
+            text.starts_with("line 4:")
+                && text.contains("\"reed\"")
+                && text.contains("42")
+                && text.contains("\"blue\", \"red\"")
+                && text.contains("--force"),
+            "{text}"
+        );
+        let forced = plan_mappings(&rows, &known, &products, true, &HashMap::new()).unwrap();
+        assert_eq!(forced.inserted, 3);
+    }
+
+    #[test]
+    fn a_product_hash_ignores_trailing_zeros_and_sku_order_but_not_values() {
+        use crate::domain::{PriceRange, Product1688, ProductSku1688};
+        let sku = |spec: &str, price: &str| ProductSku1688 {
+            spec_id: spec.into(),
+            sku_id: None,
+            attributes: format!("颜色:{spec}"),
+            price: Some(price.parse().unwrap()),
+            cargo_number: None,
+            stock: Some(5),
+        };
+        let a = Product1688 {
+            offer_id: 42,
+            subject: "Cup".into(),
+            status: "published".into(),
+            supplier: SupplierRef {
+                login_id: "shop".into(),
+                member_id: None,
+                name: None,
+            },
+            category: None,
+            unit: None,
+            min_order_quantity: None,
+            price_ranges: vec![PriceRange {
+                start_quantity: Decimal::ONE,
+                price: "3.5".parse().unwrap(),
+            }],
+            skus: vec![sku("red", "3.5"), sku("blue", "3.5")],
+        };
+        let mut b = a.clone();
+        b.skus = vec![sku("blue", "3.50"), sku("red", "3.500")];
+        b.price_ranges[0].price = "3.50".parse().unwrap();
+        assert_eq!(product_hash(&a), product_hash(&b));
+        b.skus[0].stock = Some(4);
+        assert_ne!(product_hash(&a), product_hash(&b));
+        let mut c = a.clone();
+        c.supplier.name = Some("Shop Ltd".into());
+        assert_ne!(product_hash(&a), product_hash(&c));
+        assert_eq!(
+            price_ranges_json(&b.price_ranges),
+            r#"[{"price":"3.50","start_quantity":"1"}]"#
+        );
+    }
+
     #[test]
     fn an_unknown_merchant_sku_names_its_line() {
         let rows = [Numbered {
@@ -606,7 +800,14 @@ mod tests {
                 quantity_ratio: Decimal::ONE,
             },
         }];
-        let err = plan_mappings(&rows, &HashSet::new(), &HashMap::new()).unwrap_err();
+        let err = plan_mappings(
+            &rows,
+            &HashSet::new(),
+            &HashMap::new(),
+            false,
+            &HashMap::new(),
+        )
+        .unwrap_err();
         assert!(
             err.to_string().starts_with("line 7:") && err.to_string().contains("NOPE"),
             "{err}"

@@ -18,13 +18,16 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
-use crate::domain::{IncomingOrder, RunKind, RunStatus, SkuMapping, SyncWindow};
+use crate::domain::{
+    IncomingOrder, Product1688, RunKind, RunStatus, SkuMapping, SupplierRef, SyncWindow,
+};
 
 use super::shared::{self, ExistingOrder, PagePlan, WaitingLine};
 use super::{
     AccountRunStatus, Backend, BackfillProgress, Fence, ImportOutcome, Lease, LeaseRow,
-    MerchantSku, Numbered, PageOutcome, PageTarget, RunCounts, Store, StoreError, StoreResult,
-    StoredLine, StoredOrder, SyncRunRow, Totals, UnmappedItem,
+    MappingChange, MerchantSku, Numbered, PageOutcome, PageTarget, ProductUpsert, RunCounts, Store,
+    StoreError, StoreResult, StoredLine, StoredOrder, StoredProductSku, SupplierRow, SyncRunRow,
+    Totals, UnmappedItem,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -275,6 +278,14 @@ impl Store for SqliteStore {
     }
 
     async fn import_mappings(&self, rows: &[Numbered<SkuMapping>]) -> StoreResult<ImportOutcome> {
+        Ok(self.set_mappings(rows, false).await?.into())
+    }
+
+    async fn set_mappings(
+        &self,
+        rows: &[Numbered<SkuMapping>],
+        force: bool,
+    ) -> StoreResult<MappingChange> {
         let wanted_skus: Vec<&str> = rows.iter().map(|r| r.value.merchant_sku.as_str()).collect();
         let keys: Vec<(i64, &str)> = rows
             .iter()
@@ -302,7 +313,25 @@ impl Store for SqliteStore {
         .iter()
         .map(|r| mapping_from_row(r).map(|m| ((m.offer_id, m.spec_id.clone()), m)))
         .collect::<StoreResult<_>>()?;
-        let plan = shared::plan_mappings(rows, &known, &existing)?;
+        let mut product_specs: HashMap<i64, HashSet<String>> = HashMap::new();
+        if !force {
+            let found = sqlx::query(
+                "SELECT p.offer_id, s.spec_id
+                 FROM products_1688 p
+                 LEFT JOIN product_skus_1688 s ON s.offer_id = p.offer_id
+                 WHERE p.offer_id IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(json_list(&shared::mapping_offers(rows)))
+            .fetch_all(&mut *tx)
+            .await?;
+            for r in &found {
+                let specs = product_specs.entry(r.try_get("offer_id")?).or_default();
+                if let Some(spec) = r.try_get::<Option<String>, _>("spec_id")? {
+                    specs.insert(spec);
+                }
+            }
+        }
+        let plan = shared::plan_mappings(rows, &known, &product_specs, force, &existing)?;
 
         for chunk in plan.upserts.chunks(CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new(
@@ -399,12 +428,175 @@ impl Store for SqliteStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(ImportOutcome {
+        Ok(MappingChange {
             inserted: plan.inserted,
             updated: plan.updated,
+            deleted: 0,
             lines_remapped: remaps.len() as u64,
             orders_remapped: orders.len() as u64,
         })
+    }
+
+    async fn delete_mapping(&self, offer_id: i64, spec_id: &str) -> StoreResult<bool> {
+        let deleted = sqlx::query("DELETE FROM sku_mappings WHERE offer_id = ?1 AND spec_id = ?2")
+            .bind(offer_id)
+            .bind(spec_id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(deleted > 0)
+    }
+
+    async fn upsert_product(&self, product: &Product1688) -> StoreResult<ProductUpsert> {
+        let hash = shared::product_hash(product);
+        let mut tx = self.begin_write().await?;
+        let stored: Option<Option<String>> =
+            sqlx::query_scalar("SELECT content_hash FROM products_1688 WHERE offer_id = ?1")
+                .bind(product.offer_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(stored) = &stored
+            && stored.as_deref() == Some(hash.as_str())
+        {
+            tx.rollback().await?;
+            return Ok(ProductUpsert::Unchanged);
+        }
+
+        let suppliers = upsert_suppliers(&mut tx, std::slice::from_ref(&product.supplier)).await?;
+        let supplier_id = suppliers[&product.supplier.login_id];
+        sqlx::query(concat!(
+            "INSERT INTO products_1688 (
+                 offer_id, supplier_id, subject, status, category, unit, min_order_quantity,
+                 price_ranges, content_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (offer_id) DO UPDATE
+             SET supplier_id = excluded.supplier_id,
+                 subject = excluded.subject,
+                 status = excluded.status,
+                 category = excluded.category,
+                 unit = excluded.unit,
+                 min_order_quantity = excluded.min_order_quantity,
+                 price_ranges = excluded.price_ranges,
+                 content_hash = excluded.content_hash,
+                 updated_at = ",
+            now!()
+        ))
+        .bind(product.offer_id)
+        .bind(supplier_id)
+        .bind(&product.subject)
+        .bind(&product.status)
+        .bind(&product.category)
+        .bind(&product.unit)
+        .bind(product.min_order_quantity.as_ref().map(dec))
+        .bind(shared::price_ranges_json(&product.price_ranges))
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+
+        let skus = shared::product_skus_to_write(product);
+        let specs: Vec<&str> = skus.iter().map(|s| s.spec_id.as_str()).collect();
+        sqlx::query(
+            "DELETE FROM product_skus_1688
+             WHERE offer_id = ?1 AND spec_id NOT IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(product.offer_id)
+        .bind(json_list(&specs))
+        .execute(&mut *tx)
+        .await?;
+        for chunk in skus.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO product_skus_1688 (
+                     offer_id, spec_id, sku_id_1688, attributes, price, cargo_number, stock) ",
+            );
+            qb.push_values(chunk, |mut b, s| {
+                b.push_bind(product.offer_id)
+                    .push_bind(s.spec_id.clone())
+                    .push_bind(s.sku_id)
+                    .push_bind(s.attributes.clone())
+                    .push_bind(s.price.as_ref().map(dec))
+                    .push_bind(s.cargo_number.clone())
+                    .push_bind(s.stock);
+            });
+            // As in PostgreSQL: unchanged SKUs are left untouched.
+            qb.push(concat!(
+                " ON CONFLICT (offer_id, spec_id) DO UPDATE
+                  SET sku_id_1688 = excluded.sku_id_1688,
+                      attributes = excluded.attributes,
+                      price = excluded.price,
+                      cargo_number = excluded.cargo_number,
+                      stock = excluded.stock,
+                      updated_at = ",
+                now!(),
+                "
+                  WHERE (product_skus_1688.sku_id_1688, product_skus_1688.attributes,
+                         product_skus_1688.price, product_skus_1688.cargo_number,
+                         product_skus_1688.stock)
+                        IS NOT
+                        (excluded.sku_id_1688, excluded.attributes, excluded.price,
+                         excluded.cargo_number, excluded.stock)"
+            ));
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(if stored.is_some() {
+            ProductUpsert::Updated
+        } else {
+            ProductUpsert::Added
+        })
+    }
+
+    async fn product_skus(&self, offer_id: Option<i64>) -> StoreResult<Vec<StoredProductSku>> {
+        let rows = sqlx::query(
+            "SELECT s.offer_id, s.spec_id, s.sku_id_1688, p.subject, s.attributes, s.price,
+                    sup.login_id_1688, m.merchant_sku
+             FROM product_skus_1688 s
+             JOIN products_1688 p ON p.offer_id = s.offer_id
+             JOIN suppliers sup ON sup.id = p.supplier_id
+             LEFT JOIN sku_mappings m ON m.offer_id = s.offer_id AND m.spec_id = s.spec_id
+             WHERE ?1 IS NULL OR s.offer_id = ?1
+             ORDER BY s.offer_id, s.spec_id",
+        )
+        .bind(offer_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredProductSku {
+                    offer_id: r.try_get("offer_id")?,
+                    spec_id: r.try_get("spec_id")?,
+                    sku_id: r.try_get("sku_id_1688")?,
+                    subject: r.try_get("subject")?,
+                    attributes: r.try_get("attributes")?,
+                    price: get_opt_dec(r, "price")?,
+                    supplier_login_id: r.try_get("login_id_1688")?,
+                    merchant_sku: r.try_get("merchant_sku")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list_suppliers(&self) -> StoreResult<Vec<SupplierRow>> {
+        let rows = sqlx::query(
+            "SELECT s.id, s.login_id_1688, s.member_id_1688, s.name,
+                    (SELECT count(*) FROM products_1688 p WHERE p.supplier_id = s.id) AS products,
+                    (SELECT count(*) FROM purchase_orders o WHERE o.supplier_id = s.id) AS purchase_orders
+             FROM suppliers s
+             ORDER BY s.login_id_1688",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SupplierRow {
+                    id: r.try_get("id")?,
+                    login_id_1688: r.try_get("login_id_1688")?,
+                    member_id_1688: r.try_get("member_id_1688")?,
+                    name: r.try_get("name")?,
+                    products: get_count(r, "products")?,
+                    purchase_orders: get_count(r, "purchase_orders")?,
+                })
+            })
+            .collect()
     }
 
     async fn begin_run(
@@ -517,7 +709,7 @@ impl Store for SqliteStore {
             };
         }
 
-        let suppliers = upsert_suppliers(&mut tx, &plan).await?;
+        let suppliers = upsert_suppliers(&mut tx, &plan.suppliers()).await?;
         let po_ids = upsert_orders(&mut tx, target, &plan, &suppliers).await?;
         upsert_lines(&mut tx, &plan, &po_ids).await?;
         delete_vanished_lines(&mut tx, &plan).await?;
@@ -666,13 +858,9 @@ impl Store for SqliteStore {
 
     async fn unmapped_items(&self, limit: u32) -> StoreResult<Vec<UnmappedItem>> {
         let rows = sqlx::query(
-            "SELECT offer_id, coalesce(spec_id, '') AS spec, min(title) AS title,
-                    coalesce(min(attributes), '') AS attributes,
-                    count(*) AS lines, count(DISTINCT purchase_order_id) AS orders
-             FROM purchase_order_lines
-             WHERE mapping_status = 'unmapped' AND offer_id IS NOT NULL
-             GROUP BY offer_id, coalesce(spec_id, '')
-             ORDER BY lines DESC, orders DESC, offer_id, spec
+            "SELECT offer_id, spec_id, title, attributes, lines, orders, oldest_order_at
+             FROM unmapped_1688_items
+             ORDER BY lines DESC, orders DESC, offer_id, spec_id
              LIMIT ?1",
         )
         .bind(i64::from(limit))
@@ -682,13 +870,12 @@ impl Store for SqliteStore {
             .map(|r| {
                 Ok(UnmappedItem {
                     offer_id: r.try_get("offer_id")?,
-                    spec_id: r.try_get("spec")?,
+                    spec_id: r.try_get("spec_id")?,
                     title: r.try_get("title")?,
                     attributes: r.try_get("attributes")?,
                     lines: get_count(r, "lines")?,
                     orders: get_count(r, "orders")?,
-                    // TEMPORARY until the unmapped queue reports it.
-                    oldest_order_at: None,
+                    oldest_order_at: get_opt_ts(r, "oldest_order_at")?,
                 })
             })
             .collect()
@@ -952,12 +1139,13 @@ async fn fence_held(tx: &mut Transaction<'static, Sqlite>, fence: &Fence) -> Sto
     Ok(held.is_some())
 }
 
-/// Upserts the suppliers of the written orders and returns their ids by login id.
+/// Upserts suppliers by login id (one entry per login id) and returns their ids by
+/// login id. A missing member id or name keeps the stored one. Shared by pages of orders
+/// and product adds, so that both find the same supplier row.
 async fn upsert_suppliers(
     tx: &mut Transaction<'static, Sqlite>,
-    plan: &PagePlan<'_>,
+    suppliers: &[SupplierRef],
 ) -> StoreResult<HashMap<String, i64>> {
-    let suppliers = plan.suppliers();
     if suppliers.is_empty() {
         return Ok(HashMap::new());
     }
