@@ -22,6 +22,7 @@ on_both_backends!(
     lines_are_mapped_or_flagged_and_the_order_knows,
     a_failure_in_the_middle_of_a_page_leaves_none_of_that_pages_orders,
     a_failed_run_is_recorded_with_its_reason,
+    a_mapping_created_during_a_run_reaches_the_lines_that_run_wrote,
 );
 
 fn quiet_sandbox(orders: usize, days: u32) -> SandboxConfig {
@@ -364,4 +365,46 @@ async fn install_failing_line_trigger(db: &TestDb, order_id_1688: i64) {
             .await;
         }
     }
+}
+
+async fn a_mapping_created_during_a_run_reaches_the_lines_that_run_wrote(db: TestDb) {
+    let slow = SandboxConfig {
+        latency: std::time::Duration::from_millis(150),
+        ..quiet_sandbox(200, 2)
+    };
+    let t = TestApp::start(db, slow, "[sync]\npage_concurrency = 1\n").await;
+    let offer = t.sandbox.offers()[0].clone();
+    let store = t.store();
+    store
+        .import_merchant_skus(
+            &sync1688::imports::parse_merchant_skus("LATE-1,,Mapped mid-run\n").unwrap(),
+        )
+        .await
+        .unwrap();
+    let csv = format!("{},{},LATE-1\n", offer.offer_id, offer.spec_id);
+
+    let (report, ()) = tokio::join!(t.sync_once(), async {
+        // Page 1 is written by now; the later pages are not.
+        tokio::time::sleep(std::time::Duration::from_millis(450)).await;
+        store
+            .set_mappings(&sync1688::imports::parse_mappings(&csv).unwrap(), true)
+            .await
+            .unwrap();
+    });
+
+    assert!(report.succeeded(), "{:?}", report.errors);
+    let waiting = t
+        .db
+        .scalar::<i64>(&format!(
+            "SELECT COUNT(*) FROM purchase_order_lines l JOIN purchase_orders o ON o.id = l.purchase_order_id \
+             WHERE l.offer_id = {} AND l.spec_id = '{}' AND l.mapping_status = 'unmapped' AND o.status <> 'cancelled'",
+            offer.offer_id, offer.spec_id
+        ))
+        .await;
+    assert_eq!(waiting, 0);
+    let mapped = t
+        .db
+        .scalar::<i64>("SELECT COUNT(*) FROM purchase_order_lines WHERE merchant_sku = 'LATE-1'")
+        .await;
+    assert!(mapped > 0, "the offer has lines");
 }

@@ -1,7 +1,7 @@
 //! The sync job: page through one account's 1688 orders for a window, map their lines,
 //! write each page in one transaction, and record the run in `sync_runs`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -10,8 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api1688::{ApiError, Client1688, OrderFilter, OrderListPage};
 use crate::config::{AccountSettings, SyncSettings};
-use crate::domain::{IncomingOrder, MappingTable, RunKind, RunStatus, SyncWindow};
-use crate::store::{Fence, PageOutcome, PageTarget, RunCounts, Store, StoreError};
+use rust_decimal::Decimal;
+
+use crate::domain::{IncomingOrder, MappingTable, RunKind, RunStatus, SkuMapping, SyncWindow};
+use crate::store::{Fence, Numbered, PageOutcome, PageTarget, RunCounts, Store, StoreError};
 
 /// How a run ended, for the caller and the log.
 #[derive(Debug, Clone)]
@@ -133,7 +135,8 @@ impl SyncJob<'_> {
             .store
             .ensure_warehouse(&self.account.default_warehouse)
             .await?;
-        let mappings = MappingTable::new(self.store.load_mappings().await?);
+        let loaded = self.store.load_mappings().await?;
+        let mappings = MappingTable::new(loaded.iter().cloned());
         let target = PageTarget {
             account: self.account.name.clone(),
             warehouse_id,
@@ -153,6 +156,45 @@ impl SyncJob<'_> {
             complete &= self.pass(filter, history, &mut writer, report).await?;
         }
         report.complete = complete;
+        self.catch_up_mappings(&loaded).await
+    }
+
+    /// Mappings created while the run was paging did not reach the lines it wrote with
+    /// the table loaded at its start; re-mapping the waiting lines for them closes that
+    /// gap (an unchanged order is never rewritten, so nothing else would).
+    async fn catch_up_mappings(&self, loaded: &[SkuMapping]) -> Result<(), Stop> {
+        let before: HashMap<(i64, &str), (&str, Decimal)> = loaded
+            .iter()
+            .map(|m| {
+                (
+                    (m.offer_id, m.spec_id.as_str()),
+                    (m.merchant_sku.as_str(), m.quantity_ratio),
+                )
+            })
+            .collect();
+        let current = self.store.load_mappings().await?;
+        let changed: Vec<Numbered<SkuMapping>> = current
+            .iter()
+            .filter(|m| {
+                before.get(&(m.offer_id, m.spec_id.as_str()))
+                    != Some(&(m.merchant_sku.as_str(), m.quantity_ratio))
+            })
+            .enumerate()
+            .map(|(i, m)| Numbered {
+                line: i + 1,
+                value: m.clone(),
+            })
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let change = self.store.set_mappings(&changed, true).await?;
+        tracing::info!(
+            account = %self.account.name,
+            mappings = changed.len(),
+            lines = change.lines_remapped,
+            "mappings created during the run were applied to the lines it wrote"
+        );
         Ok(())
     }
 
