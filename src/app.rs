@@ -91,7 +91,7 @@ impl Application {
         for account in &settings.accounts {
             clients.insert(
                 account.name.clone(),
-                Client1688::new(account, &settings.api)?,
+                Client1688::new(account, &settings.api, settings.daemon.state_dir.as_deref())?,
             );
         }
         Ok(Application {

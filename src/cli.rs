@@ -34,6 +34,9 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Run the main job on embedded defaults: sandbox, SQLite, sample mappings, one sync.
     Demo(DemoArgs),
+    /// 1688 buyer accounts: connect (authorize) and list.
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
     /// 1688 products (offers) added to the ERP.
     #[command(subcommand)]
     Products(ProductsCommand),
@@ -121,6 +124,26 @@ pub struct DemoArgs {
 pub enum SkusCommand {
     /// Import merchant SKUs from a CSV file `sku,gtin,name` (all rows or none).
     Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Authorize sync1688 for a 1688 buyer account: prints the authorization URL, then
+    /// receives the redirect on a loopback listener (--listen) or reads the redirected URL
+    /// or the bare code from the terminal, and keeps the refresh token.
+    Connect {
+        #[arg(long, value_name = "NAME")]
+        account: String,
+        /// Receive the browser's redirect here (e.g. 127.0.0.1:8690, or through an SSH
+        /// tunnel); without it, paste the redirected URL or the code.
+        #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "redirect")]
+        listen: Option<String>,
+        /// How long to wait for the redirect.
+        #[arg(long, default_value_t = 600, value_name = "SECS")]
+        timeout: u64,
+    },
+    /// Each account, who authorized it, and when its tokens expire.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,8 +6,8 @@ use anyhow::Context;
 
 use crate::app::{Application, RunOnceOptions};
 use crate::cli::{
-    Cli, Command, DemoArgs, HealthcheckArgs, MappingsCommand, ProductsCommand, RunArgs,
-    SandboxArgs, SkusCommand, SuppliersCommand,
+    AccountsCommand, Cli, Command, DemoArgs, HealthcheckArgs, MappingsCommand, ProductsCommand,
+    RunArgs, SandboxArgs, SkusCommand, SuppliersCommand,
 };
 use crate::domain::SkuMapping;
 use crate::store::MappingChange;
@@ -59,6 +59,7 @@ pub async fn execute(cli: Cli) -> ExitCode {
         ),
         Command::Mappings(command) => report(mappings(settings, command).await),
         Command::Products(command) => products(settings, command).await,
+        Command::Accounts(command) => report(accounts(settings, command).await),
         Command::Suppliers(SuppliersCommand::List) => report(suppliers(settings).await),
         Command::Sandbox(_) | Command::Demo(_) => unreachable!("handled above"),
     }
@@ -169,6 +170,120 @@ async fn daemon(app: Application) -> anyhow::Result<()> {
         trigger.cancel();
     });
     daemon.run_until_stopped(shutdown).await?;
+    Ok(())
+}
+
+async fn accounts(settings: Settings, command: AccountsCommand) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let tz = app.settings().sync.timezone;
+    let day = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    match command {
+        AccountsCommand::List => {
+            if app.settings().daemon.state_dir.is_none() {
+                eprintln!(
+                    "note: no state directory: tokens are not kept between runs (set daemon.state_dir)"
+                );
+            }
+            for account in &app.settings().accounts {
+                let status = app.client(&account.name)?.token_status().await;
+                println!("{}", account.name);
+                if !status.connected {
+                    println!(
+                        "  not connected: run `sync1688 accounts connect --account {}`",
+                        account.name
+                    );
+                    continue;
+                }
+                println!(
+                    "  authorized by   {} ({})",
+                    status.resource_owner.as_deref().unwrap_or("unknown"),
+                    status.member_id.as_deref().unwrap_or("member id unknown")
+                );
+                println!(
+                    "  refresh token   expires {}",
+                    day(status.refresh_token_expires_at)
+                );
+                println!(
+                    "  access token    expires {}",
+                    day(status.access_token_expires_at)
+                );
+                if let Some(reason) = status.refused {
+                    println!("  refused         {reason}");
+                }
+            }
+        }
+        AccountsCommand::Connect {
+            account,
+            listen,
+            timeout,
+        } => {
+            let client = app.client(&account)?;
+            let settings = app
+                .settings()
+                .account(&account)
+                .expect("the client exists, so does the account");
+            let connection = crate::accounts::Connection::begin(settings);
+            println!(
+                "Open this page in a browser signed in to the 1688 buyer account `{account}`:\n\n  {}\n",
+                connection.url()
+            );
+            let timeout = std::time::Duration::from_secs(timeout);
+            let code = match listen {
+                Some(addr) => {
+                    let addr = if addr == "redirect" {
+                        connection.redirect_addr().ok_or_else(|| {
+                            anyhow::anyhow!(
+                                "redirect_uri {} names no address to listen on; give --listen ADDR",
+                                connection.redirect_uri()
+                            )
+                        })?
+                    } else {
+                        addr.parse().with_context(|| {
+                            format!("--listen {addr} is not an address such as 127.0.0.1:8690")
+                        })?
+                    };
+                    println!(
+                        "Waiting for 1688 to send the browser to {} (listening on {addr}) …",
+                        connection.redirect_uri()
+                    );
+                    connection.receive(addr, timeout).await?
+                }
+                None => {
+                    println!(
+                        "After authorizing, 1688 sends the browser to {}.",
+                        connection.redirect_uri()
+                    );
+                    println!("Paste that whole address (or just its code) here and press Enter:");
+                    let line = tokio::task::spawn_blocking(|| {
+                        let mut line = String::new();
+                        std::io::stdin().read_line(&mut line).map(|_| line)
+                    })
+                    .await
+                    .context("cannot read the terminal")??;
+                    connection.code_from_pasted(&line)?
+                }
+            };
+            let grant = connection.finish(&client, &code).await?;
+            println!(
+                "Connected `{account}`: authorized by {} ({}); the refresh token expires {}.",
+                grant.resource_owner.as_deref().unwrap_or("unknown"),
+                grant.member_id.as_deref().unwrap_or("member id unknown"),
+                day(grant.refresh_token_expires_at)
+            );
+            match &app.settings().daemon.state_dir {
+                Some(dir) => println!(
+                    "The token is kept in {}; a running daemon picks it up.",
+                    dir.display()
+                ),
+                None => println!(
+                    "warning: no state directory is configured, so the token is not kept (set daemon.state_dir)"
+                ),
+            }
+        }
+    }
     Ok(())
 }
 

@@ -23,6 +23,12 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://sync1688.db?mode=rwc";
 /// The real 1688 gateway.
 pub const REAL_API_BASE: &str = "https://gw.open.1688.com/openapi";
 
+/// 1688's OAuth authorization page.
+pub const REAL_AUTHORIZE_URL: &str = "https://auth.1688.com/oauth/authorize";
+
+/// Where `accounts connect --listen` receives the browser by default.
+pub const DEFAULT_REDIRECT_URI: &str = "http://127.0.0.1:8690/callback";
+
 /// Exit status for a bad configuration (`EX_CONFIG` from sysexits.h).
 pub const EXIT_CONFIG: i32 = 78;
 
@@ -73,6 +79,8 @@ pub struct HttpSettings {
 
 #[derive(Debug, Clone)]
 pub struct DaemonSettings {
+    /// Where tokens are kept (`None`: nowhere to keep them; tokens live in memory).
+    pub state_dir: Option<PathBuf>,
     pub shutdown_grace: Duration,
     pub lease_ttl: Duration,
     /// This instance's name in `sync_leases.owner`.
@@ -119,8 +127,14 @@ pub struct AccountSettings {
     pub name: String,
     pub app_key: String,
     pub app_secret: SecretString,
-    pub refresh_token: SecretString,
+    /// The buyer's refresh token from the configuration or credentials; `None` until
+    /// `accounts connect` stores one in the state directory.
+    pub refresh_token: Option<SecretString>,
     pub api_base: String,
+    /// 1688's authorization page (`accounts connect`).
+    pub authorize_url: String,
+    /// Where 1688 sends the browser back with the code; registered with the app.
+    pub redirect_uri: String,
     pub default_warehouse: String,
     pub requests_per_second: u32,
     /// Cron with seconds first, in `sync.timezone`.
@@ -156,6 +170,7 @@ struct RawHttp {
 
 #[derive(Deserialize)]
 struct RawDaemon {
+    state_dir: String,
     shutdown_grace_secs: u64,
     lease_ttl_secs: u64,
     instance_id: String,
@@ -202,6 +217,8 @@ struct RawAccount {
     default_warehouse: Option<String>,
     requests_per_second: Option<u32>,
     schedule: Option<String>,
+    authorize_url: Option<String>,
+    redirect_uri: Option<String>,
 }
 
 /// Where configuration comes from, besides the built-in defaults.
@@ -306,6 +323,14 @@ impl Settings {
         );
         let d = &self.daemon;
         let _ = writeln!(out, "\n[daemon]");
+        let _ = writeln!(
+            out,
+            "state_dir = {}",
+            q(&d.state_dir
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default())
+        );
         let _ = writeln!(out, "shutdown_grace_secs = {}", d.shutdown_grace.as_secs());
         let _ = writeln!(out, "lease_ttl_secs = {}", d.lease_ttl.as_secs());
         let _ = writeln!(out, "instance_id = {}", q(&d.instance_id));
@@ -340,8 +365,12 @@ impl Settings {
             let _ = writeln!(out, "name = {}", q(&acc.name));
             let _ = writeln!(out, "app_key = {}", q(&acc.app_key));
             let _ = writeln!(out, "app_secret = \"(redacted)\"");
-            let _ = writeln!(out, "refresh_token = \"(redacted)\"");
+            if acc.refresh_token.is_some() {
+                let _ = writeln!(out, "refresh_token = \"(redacted)\"");
+            }
             let _ = writeln!(out, "api_base = {}", q(&acc.api_base));
+            let _ = writeln!(out, "authorize_url = {}", q(&acc.authorize_url));
+            let _ = writeln!(out, "redirect_uri = {}", q(&acc.redirect_uri));
             let _ = writeln!(out, "default_warehouse = {}", q(&acc.default_warehouse));
             let _ = writeln!(out, "requests_per_second = {}", acc.requests_per_second);
             let _ = writeln!(out, "schedule = {}", q(&acc.schedule));
@@ -518,13 +547,25 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
             acc.refresh_token_file,
             credentials_dir,
             &[&format!("refresh_token.{name}"), "refresh_token"],
-        )?
-        .ok_or_else(|| {
-            ConfigError::invalid(
-                key("refresh_token"),
-                "is required (inline, refresh_token_file, or $CREDENTIALS_DIRECTORY)",
-            )
-        })?;
+        )?;
+        let authorize_url = acc
+            .authorize_url
+            .unwrap_or_else(|| REAL_AUTHORIZE_URL.to_owned());
+        if !(authorize_url.starts_with("https://") || authorize_url.starts_with("http://")) {
+            return Err(ConfigError::invalid(
+                key("authorize_url"),
+                format!("`{authorize_url}` is not an http(s) URL"),
+            ));
+        }
+        let redirect_uri = acc
+            .redirect_uri
+            .unwrap_or_else(|| DEFAULT_REDIRECT_URI.to_owned());
+        if !(redirect_uri.starts_with("https://") || redirect_uri.starts_with("http://")) {
+            return Err(ConfigError::invalid(
+                key("redirect_uri"),
+                format!("`{redirect_uri}` is not an http(s) URL"),
+            ));
+        }
         let api_base = acc.api_base.unwrap_or_else(|| REAL_API_BASE.to_owned());
         let api_base = api_base.trim_end_matches('/').to_owned();
         if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
@@ -557,6 +598,8 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
             app_secret,
             refresh_token,
             api_base,
+            authorize_url,
+            redirect_uri,
             default_warehouse,
             requests_per_second,
             schedule,
@@ -575,6 +618,7 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
             db_check_cache: Duration::from_secs(raw.http.db_check_cache_secs),
         },
         daemon: DaemonSettings {
+            state_dir: state_dir(&raw.daemon.state_dir),
             shutdown_grace: Duration::from_secs(raw.daemon.shutdown_grace_secs),
             lease_ttl: Duration::from_secs(raw.daemon.lease_ttl_secs),
             instance_id,
@@ -618,6 +662,32 @@ pub fn parse_schedule(expression: &str) -> Result<croner::Cron, String> {
         .build()
         .parse(expression)
         .map_err(|e| format!("`{expression}` is not a valid cron expression: {e}"))
+}
+
+/// The configured state directory, else systemd's `$STATE_DIRECTORY`, else
+/// `$XDG_STATE_HOME/sync1688` or `~/.local/state/sync1688`.
+fn state_dir(configured: &str) -> Option<PathBuf> {
+    if !configured.trim().is_empty() {
+        return Some(PathBuf::from(configured.trim()));
+    }
+    if let Some(dir) = std::env::var_os("STATE_DIRECTORY") {
+        // systemd lists several directories separated by colons; ours is the first.
+        let first = dir
+            .to_string_lossy()
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if !first.is_empty() {
+            return Some(PathBuf::from(first));
+        }
+    }
+    if let Some(xdg) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(xdg).join("sync1688"));
+    }
+    std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(|home| PathBuf::from(home).join(".local/state/sync1688"))
 }
 
 /// `hostname:pid`, unique enough among instances sharing a database.
@@ -802,7 +872,11 @@ mod tests {
         let s = Settings::load(&sources).unwrap();
         assert_eq!(s.accounts[0].app_secret.expose_secret(), "from-credentials");
         assert_eq!(
-            s.accounts[0].refresh_token.expose_secret(),
+            s.accounts[0]
+                .refresh_token
+                .as_ref()
+                .unwrap()
+                .expose_secret(),
             "refresh-from-credentials"
         );
     }

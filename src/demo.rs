@@ -68,6 +68,9 @@ pub async fn run(options: &DemoOptions, out: &mut impl Write) -> anyhow::Result<
         path.push(suffix);
         let _ = std::fs::remove_file(PathBuf::from(path));
     }
+    // The demo's tokens stay beside its database, never in the user's state directory.
+    let state_dir = db.with_extension("state");
+    let _ = std::fs::remove_dir_all(&state_dir);
     let toml = format!(
         r#"
         [database]
@@ -76,6 +79,8 @@ pub async fn run(options: &DemoOptions, out: &mut impl Write) -> anyhow::Result<
         level = "warn"
         [api]
         requests_per_second = 50
+        [daemon]
+        state_dir = "{state_dir}"
         [[accounts]]
         name = "demo"
         app_key = "{app_key}"
@@ -85,6 +90,7 @@ pub async fn run(options: &DemoOptions, out: &mut impl Write) -> anyhow::Result<
         default_warehouse = "MAIN"
         "#,
         db = db.display().to_string().replace('\\', "/"),
+        state_dir = state_dir.display().to_string().replace('\\', "/"),
         app_key = sandbox_config.app_key,
         app_secret = sandbox_config.app_secret,
         refresh_token = sandbox_config.refresh_token,

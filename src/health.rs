@@ -20,6 +20,10 @@ pub struct AccountHealth {
     pub running: bool,
     /// Readiness fails when the last success is older than this.
     pub max_age_secs: u64,
+    /// When the account's refresh token stops working, when known.
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
+    /// Why 1688 refused the account's refresh token (the account needs reconnecting).
+    pub authorization_error: Option<String>,
 }
 
 /// Shared by the scheduler (writer) and the health endpoint (reader).
@@ -94,6 +98,19 @@ impl Health {
             h.last_finished = Some(at);
             h.consecutive_failures += 1;
             h.last_error = Some(error.to_owned());
+        });
+    }
+
+    /// The account's authorization as its 1688 client sees it.
+    pub fn set_authorization(
+        &self,
+        account: &str,
+        expires_at: Option<DateTime<Utc>>,
+        refused: Option<String>,
+    ) {
+        self.update(account, |h| {
+            h.refresh_token_expires_at = expires_at;
+            h.authorization_error = refused;
         });
     }
 

@@ -231,7 +231,11 @@ pub struct AccountReadiness {
     pub last_error: Option<String>,
     pub last_finished: Option<DateTime<Utc>>,
     pub running: bool,
+    pub refresh_token_expires_at: Option<DateTime<Utc>>,
 }
+
+/// Readiness warns this long before a refresh token expires.
+pub const REFRESH_TOKEN_WARNING_DAYS: i64 = 14;
 
 fn evaluate(
     accounts: &BTreeMap<String, AccountHealth>,
@@ -251,7 +255,7 @@ fn evaluate(
     let uptime = secs_between(started_at, now);
     let accounts: BTreeMap<String, AccountReadiness> = accounts
         .iter()
-        .map(|(name, h)| (name.clone(), account_readiness(h, uptime, now)))
+        .map(|(name, h)| (name.clone(), account_readiness(name, h, uptime, now)))
         .collect();
     let status = accounts
         .values()
@@ -268,10 +272,30 @@ fn evaluate(
     }
 }
 
-fn account_readiness(h: &AccountHealth, uptime: u64, now: DateTime<Utc>) -> AccountReadiness {
+fn account_readiness(
+    name: &str,
+    h: &AccountHealth,
+    uptime: u64,
+    now: DateTime<Utc>,
+) -> AccountReadiness {
     let age = h.last_success.map(|t| secs_between(t, now));
     let limited = h.max_age_secs > 0;
+    let reconnect = format!("reconnect it with `sync1688 accounts connect --account {name}`");
+    let expires = h.refresh_token_expires_at;
     let (status, reason) = match age {
+        _ if h.authorization_error.is_some() => (
+            Status::Fail,
+            Some(format!(
+                "1688 refused the refresh token of account `{name}`: {reconnect}"
+            )),
+        ),
+        _ if expires.is_some_and(|t| t <= now) => (
+            Status::Fail,
+            Some(format!(
+                "the refresh token of account `{name}` expired on {}: {reconnect}",
+                expires.unwrap_or(now).format("%Y-%m-%d")
+            )),
+        ),
         Some(age) if limited && age > h.max_age_secs => (
             Status::Fail,
             Some(format!(
@@ -287,6 +311,17 @@ fn account_readiness(h: &AccountHealth, uptime: u64, now: DateTime<Utc>) -> Acco
                 h.max_age_secs
             )),
         ),
+        _ if expires
+            .is_some_and(|t| t - now < chrono::TimeDelta::days(REFRESH_TOKEN_WARNING_DAYS)) =>
+        {
+            (
+                Status::Warn,
+                Some(format!(
+                    "the refresh token of account `{name}` expires on {}: {reconnect} if it is not extended",
+                    expires.unwrap_or(now).format("%Y-%m-%d")
+                )),
+            )
+        }
         _ if h.consecutive_failures > 0 => (
             Status::Warn,
             Some(format!(
@@ -306,6 +341,7 @@ fn account_readiness(h: &AccountHealth, uptime: u64, now: DateTime<Utc>) -> Acco
         last_error: h.last_error.as_deref().map(scrub),
         last_finished: h.last_finished,
         running: h.running,
+        refresh_token_expires_at: h.refresh_token_expires_at,
     }
 }
 

@@ -4,6 +4,7 @@
 //! [`sandbox`] stands in for it, [`sync`] pulls orders into the [`store`], and
 //! [`domain`] holds the pure types and rules they share.
 
+pub mod accounts;
 pub mod api1688;
 pub mod app;
 pub mod cli;

@@ -295,3 +295,97 @@ async fn products_import_prints_every_rows_outcome_and_fails_when_one_row_fails(
     assert!(unmapped.status.success());
     assert!(text(&unmapped.stdout).contains("no line waits on a mapping"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_connect_with_a_pasted_redirect_logs_no_token_or_code() {
+    use std::io::{BufRead, BufReader, Write};
+    let Setup {
+        db: _db,
+        sandbox,
+        sandbox_config: _sandbox_config,
+        dir: _dir,
+        config,
+    } = setup(SandboxConfig {
+        orders: 5,
+        days: 2,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let mut text_config = std::fs::read_to_string(&config).unwrap();
+    text_config.push_str(&format!(
+        "authorize_url = \"{}\"\nredirect_uri = \"http://127.0.0.1:9/callback\"\n",
+        sandbox.authorize_url_base()
+    ));
+    std::fs::write(&config, text_config).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sync1688"))
+        .arg("--config")
+        .arg(&config)
+        .args(["accounts", "connect", "--account", "main"])
+        .env_remove("SYNC1688_CONFIG")
+        .env("RUST_LOG", "debug")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (url, mut printed) = tokio::task::spawn_blocking(move || {
+        let mut printed = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "no URL printed: {printed}"
+            );
+            printed.push_str(&line);
+            if let Some(url) = line.trim().strip_prefix("http") {
+                return (format!("http{url}"), (printed, stdout));
+            }
+        }
+    })
+    .await
+    .unwrap();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let redirected = browser.get(&url).send().await.unwrap().headers()["location"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let code = redirected
+        .split("code=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{redirected}").unwrap();
+    drop(stdin);
+    let out = tokio::task::spawn_blocking(move || {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut printed.1, &mut rest).unwrap();
+        printed.0.push_str(&rest);
+        (printed.0, child.wait_with_output().unwrap())
+    })
+    .await
+    .unwrap();
+    let (stdout_text, output) = out;
+    let everything = format!("{stdout_text}{}", text(&output.stderr));
+
+    assert!(output.status.success(), "{everything}");
+    assert!(stdout_text.contains("Connected `main`"), "{everything}");
+    let mut secrets = sandbox.issued_refresh_tokens();
+    secrets.extend(sandbox.issued_access_tokens());
+    secrets.push(code);
+    secrets.push(sandbox.config().app_secret.clone());
+    assert!(secrets.len() >= 4);
+    for secret in &secrets {
+        assert!(
+            !everything.contains(secret.as_str()),
+            "a token or the code leaked: {everything}"
+        );
+    }
+}

@@ -265,9 +265,10 @@ impl Fleet {
     fn settings(&self, instance: &str) -> Settings {
         let mut toml = format!(
             "[database]\nurl = \"{}\"\nmax_connections = 4\n{}\n[http]\nlisten = \"127.0.0.1:0\"\n\
-             [sync]\nschedule = \"* * * * * *\"\n[daemon]\nlease_ttl_secs = 5\nshutdown_grace_secs = 5\ninstance_id = \"{instance}\"\n",
+             [sync]\nschedule = \"* * * * * *\"\n[daemon]\nlease_ttl_secs = 5\nshutdown_grace_secs = 5\ninstance_id = \"{instance}\"\nstate_dir = \"{}\"\n",
             self.db.url(),
             support::app::FAST_API,
+            support::app::fresh_state_dir(),
         );
         for (i, (config, sandbox)) in self.configs.iter().zip(&self.sandboxes).enumerate() {
             let account = config_toml(self.db.url(), config, &sandbox.base_url());

@@ -15,7 +15,8 @@ use super::orders::{OrderListPage, parse_trade_info};
 use super::products;
 use super::signing;
 use super::time::format_1688;
-use super::token::{TokenGrant, TokenSource, parse_grant};
+use super::token::{TokenGrant, TokenSource, TokenStatus, parse_grant};
+use super::token_store::TokenStore;
 use crate::config::{AccountSettings, ApiSettings};
 use crate::domain::{Order1688, Product1688, SyncWindow};
 
@@ -102,7 +103,13 @@ impl std::fmt::Debug for Client1688 {
 }
 
 impl Client1688 {
-    pub fn new(account: &AccountSettings, api: &ApiSettings) -> Result<Arc<Self>, ApiError> {
+    /// `state_dir` keeps the account's refresh token across restarts (see
+    /// [`TokenStore`]); without one, tokens live in memory only.
+    pub fn new(
+        account: &AccountSettings,
+        api: &ApiSettings,
+        state_dir: Option<&std::path::Path>,
+    ) -> Result<Arc<Self>, ApiError> {
         let http = reqwest::Client::builder()
             .timeout(api.timeout)
             .connect_timeout(api.timeout.min(Duration::from_secs(10)))
@@ -123,7 +130,11 @@ impl Client1688 {
             app_secret: account.app_secret.clone(),
             api_base: account.api_base.clone(),
             timeout: api.timeout,
-            tokens: TokenSource::new(account.refresh_token.clone()),
+            tokens: TokenSource::new(
+                &account.name,
+                account.refresh_token.clone(),
+                state_dir.map(TokenStore::new),
+            ),
             limiter: RateLimiter::direct(quota),
             retry: RetryPolicy::from(api),
         }))
@@ -264,19 +275,81 @@ impl Client1688 {
     }
 
     async fn access_token(&self) -> Result<SecretString, ApiError> {
-        self.tokens
+        let token = self
+            .tokens
             .get(|refresh_token| self.refresh(refresh_token))
-            .await
+            .await?;
+        if let Some((refresh, access)) = self.tokens.due_for_postpone(chrono::Utc::now()).await {
+            // A failed extension is not this call's failure: the token still works, and
+            // readiness warns as its expiry nears.
+            match self.postpone(&refresh, &access).await {
+                Ok(grant) => {
+                    tracing::info!(account = %self.account, expires = ?grant.refresh_token_expires_at, "extended the refresh token");
+                    self.tokens.replace(&grant, false).await;
+                }
+                Err(e) => {
+                    tracing::warn!(account = %self.account, error = %e, "cannot extend the refresh token")
+                }
+            }
+        }
+        Ok(token)
     }
 
-    /// `system.oauth2/getToken` with the refresh token. Token calls are not signed
-    /// (the official SDK declares them `need_sign=False`).
-    async fn refresh(&self, refresh_token: SecretString) -> Result<TokenGrant, ApiError> {
+    /// How this account's authorization stands.
+    pub async fn token_status(&self) -> TokenStatus {
+        self.tokens.status().await
+    }
+
+    /// Exchanges an authorization code (`accounts connect`) for tokens, and keeps them.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<TokenGrant, ApiError> {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("need_refresh_token", "true"),
+            ("client_id", self.app_key.as_str()),
+            ("client_secret", self.app_secret.expose_secret()),
+            ("redirect_uri", redirect_uri),
+            ("code", code),
+        ];
+        let grant = self.token_call("getToken", &form).await?;
+        self.tokens.replace(&grant, true).await;
+        Ok(grant)
+    }
+
+    /// `system.oauth2/postponeToken`: a new refresh token, granted only within 30 days of
+    /// the current one's expiry.
+    async fn postpone(
+        &self,
+        refresh_token: &SecretString,
+        access_token: &SecretString,
+    ) -> Result<TokenGrant, ApiError> {
+        let form = [
+            ("client_id", self.app_key.as_str()),
+            ("client_secret", self.app_secret.expose_secret()),
+            ("refresh_token", refresh_token.expose_secret()),
+            ("access_token", access_token.expose_secret()),
+        ];
+        self.token_call("postponeToken", &form).await
+    }
+
+    /// A call of `system.oauth2/*`. Token calls are not signed (the official SDK declares
+    /// them `need_sign=False`).
+    async fn token_call(&self, api: &str, form: &[(&str, &str)]) -> Result<TokenGrant, ApiError> {
         self.limiter.until_ready().await;
         let url = format!(
-            "{}/param2/1/system.oauth2/getToken/{}",
+            "{}/param2/1/system.oauth2/{api}/{}",
             self.api_base, self.app_key
         );
+        let response = self.http.post(&url).form(form).send().await;
+        let (status, body) = self.read(&format!("system.oauth2/{api}"), response).await?;
+        parse_grant(&self.account, status, &body)
+    }
+
+    /// `system.oauth2/getToken` with the refresh token.
+    async fn refresh(&self, refresh_token: SecretString) -> Result<TokenGrant, ApiError> {
         let form = [
             ("grant_type", "refresh_token"),
             ("need_refresh_token", "true"),
@@ -284,12 +357,12 @@ impl Client1688 {
             ("client_secret", self.app_secret.expose_secret()),
             ("refresh_token", refresh_token.expose_secret()),
         ];
-        let started = Instant::now();
-        let response = self.http.post(&url).form(&form).send().await;
-        let (status, body) = self.read("system.oauth2/getToken", response).await?;
-        tracing::debug!(account = %self.account, status, elapsed_ms = started.elapsed().as_millis() as u64, "refreshed the access token");
-        let grant = parse_grant(&self.account, status, &body)?;
-        tracing::info!(account = %self.account, member_id = grant.member_id.as_deref().unwrap_or("?"), "obtained a 1688 access token");
+        let grant = self.token_call("getToken", &form).await?;
+        tracing::info!(
+            account = %self.account,
+            member_id = grant.member_id.as_deref().unwrap_or("?"),
+            "obtained a 1688 access token"
+        );
         Ok(grant)
     }
 

@@ -8,6 +8,7 @@ pub mod products;
 pub mod signing;
 pub mod time;
 pub mod token;
+pub mod token_store;
 
 pub use client::{Api, Client1688, OrderFilter, RetryPolicy};
 pub use error::ApiError;

@@ -71,6 +71,9 @@ impl Daemon {
         let settings = app.settings().clone();
         let store = app.store();
         seed_health(&app, &health).await;
+        for account in &settings.accounts {
+            refresh_authorization(&app, &health, &account.name).await;
+        }
         metrics::register_accounts(settings.accounts.iter().map(|a| a.name.as_str()));
 
         let tracker = TaskTracker::new();
@@ -206,6 +209,7 @@ async fn round(app: &Application, health: &Health, name: &str) {
         .await;
     keeper.release().await;
     record(health, name, &reports, started.elapsed());
+    refresh_authorization(app, health, name).await;
     systemd::status(&status_line(health));
 }
 
@@ -227,6 +231,14 @@ fn record(health: &Health, name: &str, reports: &[RunReport], elapsed: Duration)
         }
         None => health.run_failed(name, now, "the round did not run"),
         Some(failed) => health.run_failed(name, now, &failed.errors.join("; ")),
+    }
+}
+
+/// Copies the account's token state into the health state (expiry, refusal).
+async fn refresh_authorization(app: &Application, health: &Health, name: &str) {
+    if let Ok(client) = app.client(name) {
+        let status = client.token_status().await;
+        health.set_authorization(name, status.refresh_token_expires_at, status.refused);
     }
 }
 

@@ -4,11 +4,16 @@
 pub mod mapping;
 pub mod order;
 pub mod product;
+pub mod receiving;
 pub mod status;
 pub mod window;
 
 pub use mapping::{MappingTable, MappingTarget, SkuMapping};
 pub use order::{IncomingLine, IncomingOrder, Line1688, LineMapping, Order1688, SupplierRef};
 pub use product::{PriceRange, Product1688, ProductSku1688};
+pub use receiving::{
+    LineToReceive, OrderAfterReceipt, OrderToReceive, OutstandingLine, ReceiptPlan, ReceiptRequest,
+    ReceivedLine, ReceivingError, ReceivingWarehouse, Scan, TrackingSource, WarehouseError,
+};
 pub use status::{MappingStatus, PoStatus, RunKind, RunStatus};
 pub use window::SyncWindow;

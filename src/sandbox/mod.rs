@@ -9,7 +9,7 @@
 //! | --- | --- |
 //! | `system/currentTime` | signed, no token; a bare JSON string `"yyyyMMddHHmmssSSS+0800"` |
 //! | `system.oauth2/getToken` | no signature, no token; see *Tokens* below |
-//! | `system.oauth2/postponeToken` | always HTTP 400 (the refresh token has > 30 days left) |
+//! | `system.oauth2/postponeToken` | no signature; a new refresh token in its last 30 days, else HTTP 400 |
 //! | `com.alibaba.trade/alibaba.trade.getBuyerOrderList` | pages, windows, filters |
 //! | `com.alibaba.trade/alibaba.trade.get.buyerView` | one order with its parcels |
 //! | `com.alibaba.logistics/alibaba.trade.getLogisticsInfos.buyerView` | parcels, or `500_2` |
@@ -28,15 +28,36 @@
 //!
 //! # Tokens
 //!
-//! `getToken` takes `grant_type=refresh_token` with `client_id`, `client_secret` and
-//! `refresh_token` (or the PHP SDK's `refreshToken`), or `grant_type=authorization_code`
-//! with a `code` from [`SandboxHandle::issue_authorization_code`] or from
-//! `GET /oauth/authorize?client_id=…&redirect_uri=…&state=…` (which redirects at once).
-//! Success: `{"access_token", "expires_in": "36000" (a string), "refresh_token_timeout",
-//! "resource_owner", "memberId", "aliId"}`, plus `refresh_token` for a code exchange
-//! only. Errors use the OAuth 2 shape `{"error", "error_description"}`:
-//! `invalid_client` (401), `invalid_grant`, `invalid_request`, `unsupported_grant_type`
-//! (400).
+//! `GET http://ADDR/oauth/authorize?client_id=…&site=1688&redirect_uri=…&state=…`
+//! ([`SandboxHandle::authorize_url_base`]) stands in for `auth.1688.com`: the buyer
+//! consents at once and the answer is a 302 to `redirect_uri` with `code` and `state`
+//! added to its query. An unknown `client_id` or a missing `redirect_uri` gets HTTP 400
+//! with a short HTML page. Codes are random, single use (presenting one spends it),
+//! live ten minutes ([`SandboxHandle::expire_authorization_codes`] ages them) and are
+//! bound to their `redirect_uri`.
+//!
+//! `getToken` (no signature, no access token) takes `client_id`, `client_secret` and
+//! either `grant_type=authorization_code` with `code`, the same `redirect_uri` and
+//! `need_refresh_token=true`, or `grant_type=refresh_token` with `refresh_token` (or the
+//! PHP SDK's `refreshToken`): the configured one or any the sandbox issued. Success:
+//! `{"access_token", "expires_in": "36000" (a string), "refresh_token",
+//! "refresh_token_timeout": "yyyyMMddHHmmssSSS+0800", "resource_owner", "memberId":
+//! "b2b-…", "aliId"}`; a code exchange issues a new random `refresh_token` (only with
+//! `need_refresh_token=true`), a refresh answer has none and its
+//! `refresh_token_timeout` is the used token's. Refresh tokens live
+//! `refresh_token_ttl_days` (180).
+//!
+//! `postponeToken` takes `client_id`, `client_secret`, `refresh_token` and a live
+//! `access_token`; in the refresh token's last 30 days it answers like a code exchange
+//! (a new refresh token half a year ahead; the old one dies), before that HTTP 400
+//! `{"error":"invalid_request","error_description":"refresh token has more than 30
+//! days left; …"}`. A missing or dead `access_token` there gets the gateway's 401.
+//!
+//! Errors use the OAuth 2 shape `{"error", "error_description"}`: `invalid_client`
+//! (401), `invalid_grant` (400: an unknown, expired, spent or mis-bound code; an
+//! unknown, expired, revoked or postponed refresh token), `invalid_request`,
+//! `unsupported_grant_type` (400). [`SandboxHandle::revoke_refresh_token`] also kills
+//! the access tokens of that authorisation.
 //!
 //! # The order list
 //!
@@ -111,7 +132,9 @@ pub struct SandboxConfig {
     pub app_key: String,
     /// The app secret: signs requests and is the OAuth `client_secret`.
     pub app_secret: String,
-    /// The one refresh token `getToken` accepts.
+    /// A refresh token the sandbox holds from the start, as if the buyer had already
+    /// authorised the app; it expires `refresh_token_ttl_days` after the clock's start.
+    /// Code exchanges and `postponeToken` issue others.
     pub refresh_token: String,
     /// How many orders to generate.
     pub orders: usize,
@@ -134,6 +157,8 @@ pub struct SandboxConfig {
     pub max_page_size: u32,
     /// Lifetime of an access token, seconds (1688: 36000, ten hours).
     pub access_token_ttl_secs: u64,
+    /// Lifetime of a refresh token, days (1688: about half a year, X4 "约半年").
+    pub refresh_token_ttl_days: u32,
 }
 
 impl Default for SandboxConfig {
@@ -151,6 +176,7 @@ impl Default for SandboxConfig {
             rate_limit_qps: None,
             max_page_size: 50,
             access_token_ttl_secs: 36_000,
+            refresh_token_ttl_days: 180,
         }
     }
 }
@@ -170,6 +196,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("rate_limit_qps", &self.rate_limit_qps)
             .field("max_page_size", &self.max_page_size)
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
+            .field("refresh_token_ttl_days", &self.refresh_token_ttl_days)
             .finish()
     }
 }
@@ -250,7 +277,10 @@ pub async fn start(config: SandboxConfig, listen: SocketAddr) -> std::io::Result
         ids,
         insert_rng: SplitMix64::stream(config.seed, "inserted"),
         fault_rng: SplitMix64::stream(config.seed, "faults"),
-        tokens: auth::Tokens::new(),
+        tokens: auth::Tokens::new(
+            &config.refresh_token,
+            auth::configured_refresh_expiry(&config, anchor),
+        ),
         calls: BTreeMap::new(),
         faults: VecDeque::new(),
         request_seq: 0,
@@ -263,8 +293,6 @@ pub async fn start(config: SandboxConfig, listen: SocketAddr) -> std::io::Result
         anchor,
         started: Instant::now(),
         limiter,
-        // About half a year, as 1688 grants (X4 "约半年").
-        refresh_token_timeout: anchor + chrono::Duration::days(180),
         state: Mutex::new(state),
     });
 
@@ -310,6 +338,12 @@ impl SandboxHandle {
     /// `http://127.0.0.1:PORT/openapi`: what a client uses as `api_base`.
     pub fn base_url(&self) -> String {
         format!("http://{}/openapi", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/oauth/authorize`: the sandbox's stand-in for
+    /// `https://auth.1688.com/oauth/authorize`.
+    pub fn authorize_url_base(&self) -> String {
+        format!("http://{}/oauth/authorize", self.addr)
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -488,13 +522,64 @@ impl SandboxHandle {
     }
 
     /// A single-use authorization code for `grant_type=authorization_code`, as the
-    /// OAuth redirect would deliver it.
+    /// OAuth redirect would deliver it, but bound to no `redirect_uri` (any or none
+    /// exchanges it). It expires ten minutes after issue like the others.
     pub fn issue_authorization_code(&self) -> String {
-        self.shared.lock().tokens.issue_code()
+        let now = self.shared.now();
+        self.shared.lock().tokens.issue_code(now, None)
+    }
+
+    /// Every authorization code issued so far is now past its ten minutes.
+    pub fn expire_authorization_codes(&self) {
+        let now = self.shared.now();
+        self.shared.lock().tokens.expire_codes(now);
+    }
+
+    /// Every refresh token the sandbox issued (code exchanges and `postponeToken`), in
+    /// issue order, dead ones included; not the configured one. For tests that check
+    /// none leaks into logs or that read the one a client received.
+    pub fn issued_refresh_tokens(&self) -> Vec<String> {
+        self.shared.lock().tokens.issued_refresh()
+    }
+
+    /// Moves a refresh token's expiry (on the sandbox clock, [`SandboxHandle::now`]):
+    /// into the last 30 days so that `postponeToken` accepts it, or into the past so
+    /// that it is refused as expired. Works for the configured token too.
+    ///
+    /// # Panics
+    /// If the sandbox never knew the token: a test mistake.
+    pub fn set_refresh_token_expiry(&self, refresh_token: &str, at: DateTime<Utc>) {
+        assert!(
+            self.shared
+                .lock()
+                .tokens
+                .set_refresh_expiry(refresh_token, at),
+            "the sandbox never issued that refresh token"
+        );
+    }
+
+    /// Revokes a refresh token, as if the buyer withdrew the app's authorisation:
+    /// `getToken` and `postponeToken` then answer `invalid_grant` for it, and every
+    /// access token of the same authorisation answers HTTP 401.
+    ///
+    /// # Panics
+    /// If the sandbox never knew the token: a test mistake.
+    pub fn revoke_refresh_token(&self, refresh_token: &str) {
+        assert!(
+            self.shared.lock().tokens.revoke_refresh(refresh_token),
+            "the sandbox never issued that refresh token"
+        );
+    }
+
+    /// When a refresh token expires (dead ones included), or `None` if the sandbox
+    /// never knew it.
+    pub fn refresh_token_expiry(&self, refresh_token: &str) -> Option<DateTime<Utc>> {
+        self.shared.lock().tokens.refresh_expiry(refresh_token)
     }
 
     /// How many requests named `api` (e.g. `alibaba.trade.getBuyerOrderList`, or
-    /// `namespace/api`), whatever their outcome.
+    /// `namespace/api` such as `system.oauth2/postponeToken`), whatever their outcome.
+    /// The authorize page counts as `oauth/authorize`.
     pub fn calls(&self, api: &str) -> usize {
         server::calls(&self.shared.lock(), api)
     }

@@ -32,7 +32,6 @@ pub(crate) struct Shared {
     pub anchor: DateTime<Utc>,
     pub started: Instant,
     pub limiter: Option<DefaultDirectRateLimiter>,
-    pub refresh_token_timeout: DateTime<Utc>,
     pub state: Mutex<World>,
 }
 
@@ -325,7 +324,7 @@ async fn handle(
     if api.is_token_call() {
         let reply = match api {
             Api::GetToken => auth::get_token(shared, &params),
-            _ => auth::postpone_token(shared, &params),
+            _ => auth::postpone_token(shared, &params, &request_id),
         };
         return (label, reply);
     }

@@ -79,6 +79,9 @@ pub fn config_toml(db_url: &str, sandbox: &SandboxConfig, api_base: &str) -> Str
 url = "{db_url}"
 max_connections = 4
 {FAST_API}
+[daemon]
+state_dir = "{state_dir}"
+
 [[accounts]]
 name = "main"
 app_key = "{app_key}"
@@ -90,5 +93,18 @@ default_warehouse = "MAIN"
         app_key = sandbox.app_key,
         app_secret = sandbox.app_secret,
         refresh_token = sandbox.refresh_token,
+        state_dir = fresh_state_dir(),
     )
+}
+
+/// A state directory of its own for each configuration, so that tokens one test stores
+/// never reach another (or the developer's home).
+pub fn fresh_state_dir() -> String {
+    tempfile::Builder::new()
+        .prefix("sync1688-state-")
+        .tempdir()
+        .expect("a temporary directory")
+        .keep()
+        .display()
+        .to_string()
 }
