@@ -39,6 +39,14 @@ if ! pg_answers; then
   exit 1
 fi
 
+# The labels tests render PDFs with poppler (pdftoppm, pdfinfo, pdffonts, pdftotext) and
+# embed a DejaVu font: they fail without them.
+if ! command -v pdftoppm >/dev/null || [ ! -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]; then
+  echo "test.sh: installing poppler-utils and fonts-dejavu-core for the labels tests"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils fonts-dejavu-core >/dev/null
+fi
+
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked --all-targets

@@ -37,6 +37,16 @@ pub enum Command {
     /// 1688 buyer accounts: connect (authorize) and list.
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Receive goods into stock: a tracking number, then scanned merchant SKUs or GTINs.
+    Receive(ReceiveArgs),
+    /// Print labels for the goods of a receipt (a PDF with Code 128 barcodes).
+    Labels(LabelsArgs),
+    /// Warehouses: add, list, delete.
+    #[command(subcommand)]
+    Warehouses(WarehousesCommand),
+    /// Purchase orders: tracking numbers, deliberate re-imports.
+    #[command(subcommand)]
+    Orders(OrdersCommand),
     /// 1688 products (offers) added to the ERP.
     #[command(subcommand)]
     Products(ProductsCommand),
@@ -124,6 +134,88 @@ pub struct DemoArgs {
 pub enum SkusCommand {
     /// Import merchant SKUs from a CSV file `sku,gtin,name` (all rows or none).
     Import { file: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct ReceiveArgs {
+    /// The warehouse receiving the goods (the orders' own).
+    #[arg(long, value_name = "CODE")]
+    pub warehouse: String,
+    /// The parcel's tracking number.
+    #[arg(long, value_name = "NO")]
+    pub tracking: Option<String>,
+    /// A purchase order to receive on (repeatable); narrows a parcel of several orders,
+    /// or names an order without a tracking number.
+    #[arg(long = "po", value_name = "PO_NUMBER")]
+    pub po_numbers: Vec<String>,
+    /// A scanned merchant SKU or GTIN, with an optional quantity (repeatable).
+    #[arg(long = "scan", value_name = "CODE[:QTY]")]
+    pub scans: Vec<String>,
+    /// Scans from a file, one CODE[:QTY] per line.
+    #[arg(long = "from", value_name = "FILE")]
+    pub from_file: Option<PathBuf>,
+    /// Write the receipt (without it, scans given on the command line are a dry run).
+    #[arg(long)]
+    pub commit: bool,
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LabelsArgs {
+    pub receipt_id: i64,
+    #[arg(long, value_name = "FILE.pdf")]
+    pub out: PathBuf,
+    /// One label per received unit, or one per line with its quantity.
+    #[arg(long, value_enum, default_value = "unit")]
+    pub per: LabelsPer,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LabelsPer {
+    Unit,
+    Line,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WarehousesCommand {
+    /// Add a warehouse (or rename one).
+    Add {
+        code: String,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List warehouses with their purchase orders and stock.
+    List,
+    /// Delete a warehouse and its purchase orders; sync never brings those 1688 orders
+    /// back. Refused while it holds stock or received goods, unless --force.
+    Delete {
+        code: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// The stock of a warehouse.
+    Stock { code: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrdersCommand {
+    /// Record a tracking number on a purchase order by hand.
+    SetTracking {
+        po_number: String,
+        tracking_no: String,
+        #[arg(long)]
+        carrier: Option<String>,
+    },
+    /// Bring one 1688 order into the ERP on purpose (clears its tombstone).
+    #[command(name = "import-1688")]
+    Import1688 {
+        #[arg(long, value_name = "NAME")]
+        account: String,
+        order_id: i64,
+        #[arg(long, value_name = "CODE")]
+        warehouse: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

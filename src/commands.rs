@@ -6,8 +6,9 @@ use anyhow::Context;
 
 use crate::app::{Application, RunOnceOptions};
 use crate::cli::{
-    AccountsCommand, Cli, Command, DemoArgs, HealthcheckArgs, MappingsCommand, ProductsCommand,
-    RunArgs, SandboxArgs, SkusCommand, SuppliersCommand,
+    AccountsCommand, Cli, Command, DemoArgs, HealthcheckArgs, LabelsArgs, LabelsPer,
+    MappingsCommand, OrdersCommand, ProductsCommand, ReceiveArgs, RunArgs, SandboxArgs,
+    SkusCommand, SuppliersCommand, WarehousesCommand,
 };
 use crate::domain::SkuMapping;
 use crate::store::MappingChange;
@@ -60,6 +61,10 @@ pub async fn execute(cli: Cli) -> ExitCode {
         Command::Mappings(command) => report(mappings(settings, command).await),
         Command::Products(command) => products(settings, command).await,
         Command::Accounts(command) => report(accounts(settings, command).await),
+        Command::Receive(args) => report(receive(settings, args).await),
+        Command::Labels(args) => report(labels(settings, args).await),
+        Command::Warehouses(command) => report(warehouses(settings, command).await),
+        Command::Orders(command) => report(orders(settings, command).await),
         Command::Suppliers(SuppliersCommand::List) => report(suppliers(settings).await),
         Command::Sandbox(_) | Command::Demo(_) => unreachable!("handled above"),
     }
@@ -170,6 +175,153 @@ async fn daemon(app: Application) -> anyhow::Result<()> {
         trigger.cancel();
     });
     daemon.run_until_stopped(shutdown).await?;
+    Ok(())
+}
+
+async fn receive(settings: Settings, args: ReceiveArgs) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let tolerance = app.settings().receiving.over_receipt_tolerance_percent;
+    let options = crate::receive::ReceiveOptions {
+        warehouse: args.warehouse,
+        tracking_no: args.tracking,
+        po_numbers: args.po_numbers,
+        scans: args.scans,
+        from_file: args.from_file,
+        commit: args.commit,
+        note: args.note,
+    };
+    crate::receive::run(app.store().as_ref(), options, tolerance).await?;
+    Ok(())
+}
+
+async fn labels(settings: Settings, args: LabelsArgs) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let receipt = app
+        .store()
+        .receipt(args.receipt_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("receipt {} does not exist", args.receipt_id))?;
+    let labels: Vec<crate::labels::Label> = receipt
+        .lines
+        .iter()
+        .map(|line| crate::labels::Label {
+            merchant_sku: line.merchant_sku.clone(),
+            name: line
+                .name
+                .clone()
+                .or_else(|| line.title.clone())
+                .unwrap_or_default(),
+            quantity: line.quantity,
+            gtin: line.gtin.clone(),
+            caption: line.po_number.clone(),
+        })
+        .collect();
+    let per = match args.per {
+        LabelsPer::Unit => crate::labels::Per::Unit,
+        LabelsPer::Line => crate::labels::Per::Line,
+    };
+    let size = crate::labels::LabelSize {
+        width_mm: app.settings().labels.width_mm,
+        height_mm: app.settings().labels.height_mm,
+    };
+    let pdf = crate::labels::render(&labels, per, size)?;
+    std::fs::write(&args.out, pdf)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!("{}: labels for receipt {}", args.out.display(), receipt.id);
+    Ok(())
+}
+
+async fn warehouses(settings: Settings, command: WarehousesCommand) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let store = app.store();
+    match command {
+        WarehousesCommand::Add { code, name } => {
+            let change = store
+                .add_warehouse(&code, name.as_deref().unwrap_or(""))
+                .await?;
+            println!("warehouse {code}: {change:?}");
+        }
+        WarehousesCommand::List => {
+            for w in store.list_warehouses().await? {
+                println!(
+                    "{} {} — {} purchase orders, {} units of {} SKUs in stock",
+                    w.code,
+                    w.name,
+                    w.purchase_orders,
+                    w.on_hand.normalize(),
+                    w.skus_in_stock
+                );
+            }
+        }
+        WarehousesCommand::Delete { code, force } => {
+            let d = store
+                .delete_warehouse(&code, force)
+                .await
+                .map_err(|e| match e {
+                    crate::store::StoreError::Warehouse(w) => anyhow::anyhow!(w),
+                    other => other.into(),
+                })?;
+            println!(
+                "warehouse {code} deleted with {} purchase orders ({} 1688 orders will not be synced again), {} receipts",
+                d.purchase_orders, d.tombstones, d.receipts
+            );
+        }
+        WarehousesCommand::Stock { code } => {
+            for row in store.inventory(&code).await? {
+                println!(
+                    "{:<20} {:>10}  {}",
+                    row.merchant_sku,
+                    row.on_hand.normalize(),
+                    row.name.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn orders(settings: Settings, command: OrdersCommand) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let store = app.store();
+    match command {
+        OrdersCommand::SetTracking {
+            po_number,
+            tracking_no,
+            carrier,
+        } => {
+            let new = store
+                .add_tracking_number(
+                    &po_number,
+                    &tracking_no,
+                    carrier.as_deref(),
+                    crate::domain::receiving::TrackingSource::Manual,
+                )
+                .await
+                .map_err(|e| match e {
+                    crate::store::StoreError::Rejected(rule) => anyhow::anyhow!(rule),
+                    other => other.into(),
+                })?;
+            let what = if new { "recorded" } else { "already recorded" };
+            println!("{po_number}: tracking number {tracking_no} {what}");
+        }
+        OrdersCommand::Import1688 {
+            account,
+            order_id,
+            warehouse,
+        } => {
+            let outcome = crate::sync::import_one(&app, &account, order_id, &warehouse).await?;
+            println!(
+                "1688 order {order_id} of `{account}`: {} into warehouse {warehouse}",
+                if outcome.inserted > 0 {
+                    "imported"
+                } else if outcome.updated > 0 {
+                    "updated"
+                } else {
+                    "already present"
+                }
+            );
+        }
+    }
     Ok(())
 }
 

@@ -57,6 +57,8 @@ pub struct Settings {
     pub http: HttpSettings,
     pub sync: SyncSettings,
     pub daemon: DaemonSettings,
+    pub receiving: ReceivingSettings,
+    pub labels: LabelSettings,
     pub api: ApiSettings,
     pub log: LogSettings,
     pub accounts: Vec<AccountSettings>,
@@ -75,6 +77,20 @@ pub struct HttpSettings {
     /// `None`: three schedule periods of each account.
     pub ready_max_age: Option<Duration>,
     pub db_check_cache: Duration,
+    /// Bearer token of the receiving API; required beyond loopback.
+    pub api_token: Option<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReceivingSettings {
+    /// Percent of a line's quantity that may be received on top of it.
+    pub over_receipt_tolerance_percent: rust_decimal::Decimal,
+}
+
+#[derive(Debug, Clone)]
+pub struct LabelSettings {
+    pub width_mm: f32,
+    pub height_mm: f32,
 }
 
 #[derive(Debug, Clone)]
@@ -148,6 +164,8 @@ struct Raw {
     http: RawHttp,
     sync: RawSync,
     daemon: RawDaemon,
+    receiving: RawReceiving,
+    labels: RawLabels,
     api: RawApi,
     log: RawLog,
     #[serde(default)]
@@ -166,6 +184,19 @@ struct RawHttp {
     listen: String,
     ready_max_age_secs: u64,
     db_check_cache_secs: u64,
+    api_token: Option<String>,
+    api_token_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct RawReceiving {
+    over_receipt_tolerance_percent: rust_decimal::Decimal,
+}
+
+#[derive(Deserialize)]
+struct RawLabels {
+    width_mm: f32,
+    height_mm: f32,
 }
 
 #[derive(Deserialize)]
@@ -481,6 +512,39 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
         )
     })?;
 
+    let api_token = secret(
+        "http.api_token",
+        raw.http.api_token,
+        raw.http.api_token_file,
+        credentials_dir,
+        &["api_token"],
+    )?;
+    if api_token.is_none() && !listen.ip().is_loopback() {
+        return Err(ConfigError::invalid(
+            "http.api_token",
+            format!(
+                "is required when http.listen ({listen}) is not a loopback address: the receiving API must not be open"
+            ),
+        ));
+    }
+    let tolerance = raw.receiving.over_receipt_tolerance_percent;
+    if tolerance < rust_decimal::Decimal::ZERO || tolerance > rust_decimal::Decimal::ONE_HUNDRED {
+        return Err(ConfigError::invalid(
+            "receiving.over_receipt_tolerance_percent",
+            "must be between 0 and 100",
+        ));
+    }
+    for (key, value) in [
+        ("labels.width_mm", raw.labels.width_mm),
+        ("labels.height_mm", raw.labels.height_mm),
+    ] {
+        if !(10.0..=300.0).contains(&value) {
+            return Err(ConfigError::invalid(
+                key,
+                "must be between 10 and 300 millimetres",
+            ));
+        }
+    }
     if raw.daemon.lease_ttl_secs < 5 {
         return Err(ConfigError::invalid(
             "daemon.lease_ttl_secs",
@@ -616,6 +680,14 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
             ready_max_age: (raw.http.ready_max_age_secs > 0)
                 .then(|| Duration::from_secs(raw.http.ready_max_age_secs)),
             db_check_cache: Duration::from_secs(raw.http.db_check_cache_secs),
+            api_token,
+        },
+        receiving: ReceivingSettings {
+            over_receipt_tolerance_percent: raw.receiving.over_receipt_tolerance_percent,
+        },
+        labels: LabelSettings {
+            width_mm: raw.labels.width_mm,
+            height_mm: raw.labels.height_mm,
         },
         daemon: DaemonSettings {
             state_dir: state_dir(&raw.daemon.state_dir),
@@ -810,6 +882,11 @@ mod tests {
             ("[sync]\nschedule = \"0 */15 * * *\"", "sync.schedule"),
             ("[sync]\nschedule = \"0 61 * * * *\"", "sync.schedule"),
             ("[daemon]\nlease_ttl_secs = 1", "daemon.lease_ttl_secs"),
+            ("[http]\nlisten = \"0.0.0.0:8688\"", "http.api_token"),
+            (
+                "[receiving]\nover_receipt_tolerance_percent = -1",
+                "receiving.over_receipt_tolerance_percent",
+            ),
         ];
         for (toml, key) in cases {
             let err = load(toml).unwrap_err().to_string();

@@ -45,6 +45,15 @@ pub struct HttpState {
     db_timeout: Duration,
     // Held across the ping so that concurrent probes share one check.
     db_cache: Arc<Mutex<Option<DbCheck>>>,
+    receiving: Receiving,
+}
+
+/// What `POST /api/receipts` needs besides the store.
+#[derive(Clone, Default)]
+struct Receiving {
+    /// `None` only while the listener is loopback (the configuration enforces it).
+    api_token: Option<secrecy::SecretString>,
+    tolerance_percent: rust_decimal::Decimal,
 }
 
 impl HttpState {
@@ -62,10 +71,25 @@ impl HttpState {
             db_check_cache,
             db_timeout: DB_PING_TIMEOUT,
             db_cache: Arc::new(Mutex::new(None)),
+            receiving: Receiving::default(),
         }
     }
 
     /// Overrides [`DB_PING_TIMEOUT`].
+    /// Enables `POST /api/receipts` with the bearer token (when given) and the
+    /// over-receipt tolerance.
+    pub fn with_receiving(
+        mut self,
+        api_token: Option<secrecy::SecretString>,
+        tolerance_percent: rust_decimal::Decimal,
+    ) -> Self {
+        self.receiving = Receiving {
+            api_token,
+            tolerance_percent,
+        };
+        self
+    }
+
     pub fn with_db_timeout(mut self, timeout: Duration) -> Self {
         self.db_timeout = timeout;
         self
@@ -128,6 +152,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/receipts", axum::routing::post(post_receipt))
         .with_state(state)
 }
 
@@ -597,4 +622,165 @@ mod tests {
             "http://10.0.0.5:9000/readyz"
         );
     }
+}
+
+/// The body of `POST /api/receipts`: the same request as `sync1688 receive`.
+#[derive(Debug, serde::Deserialize)]
+pub struct ReceiptBody {
+    pub warehouse: String,
+    #[serde(default)]
+    pub tracking_no: Option<String>,
+    #[serde(default)]
+    pub po_numbers: Vec<String>,
+    pub scans: Vec<ScanBody>,
+    #[serde(default)]
+    pub note: Option<String>,
+    /// `false`: only show what the receipt would do (a scanner's running check).
+    #[serde(default = "yes")]
+    pub commit: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A scan: `"CODE"`, `"CODE:QTY"`, or `{"code": …, "quantity": …}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum ScanBody {
+    Text(String),
+    Object {
+        code: String,
+        #[serde(default)]
+        quantity: Option<rust_decimal::Decimal>,
+    },
+}
+
+fn api_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "error": message.into() })),
+    )
+        .into_response()
+}
+
+/// Receives goods over HTTP with the same rules and messages as `sync1688 receive`:
+/// 201 with the receipt, 200 with the plan when `commit` is false, 422 naming the broken
+/// rule, 401 without the bearer token.
+async fn post_receipt(
+    State(state): State<HttpState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    use secrecy::ExposeSecret;
+    if let Some(token) = &state.receiving.api_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let expected = token.expose_secret().as_bytes();
+        // Constant time, so that the token cannot be guessed byte by byte.
+        let same = given.len() == expected.len()
+            && given
+                .bytes()
+                .zip(expected)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0;
+        if !same {
+            return api_error(
+                StatusCode::UNAUTHORIZED,
+                "a valid `Authorization: Bearer` token is required",
+            );
+        }
+    }
+    let body: ReceiptBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return api_error(
+                StatusCode::BAD_REQUEST,
+                format!("the body is not a receipt: {e}"),
+            );
+        }
+    };
+    let mut scans = Vec::with_capacity(body.scans.len());
+    for scan in &body.scans {
+        let parsed = match scan {
+            ScanBody::Text(text) => crate::domain::receiving::Scan::parse(text),
+            ScanBody::Object { code, quantity } => Ok(crate::domain::receiving::Scan {
+                code: code.clone(),
+                quantity: quantity.unwrap_or(rust_decimal::Decimal::ONE),
+            }),
+        };
+        match parsed {
+            Ok(s) => scans.push(s),
+            Err(e) => return api_error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        }
+    }
+    let request = crate::domain::receiving::ReceiptRequest {
+        warehouse_code: body.warehouse,
+        tracking_no: body.tracking_no,
+        po_numbers: body.po_numbers,
+        scans,
+        note: body.note,
+    };
+    let tolerance = state.receiving.tolerance_percent;
+    let refused = |e: crate::store::StoreError| match e {
+        crate::store::StoreError::Rejected(rule) => {
+            api_error(StatusCode::UNPROCESSABLE_ENTITY, rule.to_string())
+        }
+        crate::store::StoreError::Warehouse(w) => {
+            api_error(StatusCode::UNPROCESSABLE_ENTITY, w.to_string())
+        }
+        other => {
+            tracing::error!(error = %other, "receipt failed");
+            api_error(StatusCode::SERVICE_UNAVAILABLE, scrub(&other.to_string()))
+        }
+    };
+    if !body.commit {
+        return match state.store.preview_receipt(&request, tolerance).await {
+            Ok(plan) => (
+                StatusCode::OK,
+                axum::Json(receipt_json(None, &plan.lines, &plan.orders)),
+            )
+                .into_response(),
+            Err(e) => refused(e),
+        };
+    }
+    match state.store.receive(&request, tolerance).await {
+        Ok(outcome) => (
+            StatusCode::CREATED,
+            axum::Json(receipt_json(
+                Some(outcome.receipt_id),
+                &outcome.lines,
+                &outcome.orders,
+            )),
+        )
+            .into_response(),
+        Err(e) => refused(e),
+    }
+}
+
+fn receipt_json(
+    receipt_id: Option<i64>,
+    lines: &[crate::domain::receiving::ReceivedLine],
+    orders: &[crate::domain::receiving::OrderAfterReceipt],
+) -> serde_json::Value {
+    serde_json::json!({
+        "receipt_id": receipt_id,
+        "lines": lines.iter().map(|l| serde_json::json!({
+            "po_number": l.po_number,
+            "line_no": l.line_no,
+            "merchant_sku": l.merchant_sku,
+            "quantity": l.quantity.normalize().to_string(),
+            "received_qty": l.received_qty.normalize().to_string(),
+            "ordered": l.ordered.normalize().to_string(),
+            "outstanding": l.outstanding.normalize().to_string(),
+        })).collect::<Vec<_>>(),
+        "orders": orders.iter().map(|o| serde_json::json!({
+            "po_number": o.po_number,
+            "status_before": o.status_before.as_str(),
+            "status": o.status.as_str(),
+        })).collect::<Vec<_>>(),
+    })
 }

@@ -1,7 +1,9 @@
 //! The contract of the storage layer, run against both backends: each behaviour is one
 //! async function taking a fresh database, and `on_both_backends!` makes an
-//! `on_postgres` and an `on_sqlite` test of it.
+//! `on_postgres` and an `on_sqlite` test of it (on a multi-thread runtime, so that
+//! concurrent calls really run at once).
 
+#[macro_use]
 mod support;
 
 use std::collections::{HashMap, HashSet};
@@ -14,30 +16,15 @@ use serde_json::json;
 use sqlx::postgres::PgListener;
 use support::TestDb;
 use sync1688::domain::{
-    IncomingOrder, Line1688, MappingTable, MappingTarget, Order1688, PriceRange, Product1688,
-    ProductSku1688, RunKind, RunStatus, SkuMapping, SupplierRef, SyncWindow,
+    IncomingOrder, Line1688, MappingTable, MappingTarget, Order1688, PoStatus, PriceRange,
+    Product1688, ProductSku1688, ReceiptRequest, ReceivingError, RunKind, RunStatus, Scan,
+    SkuMapping, SupplierRef, SyncWindow, TrackingSource, WarehouseError,
 };
 use sync1688::store::{
-    self, AccountRunStatus, Backend, LeaseRow, MappingChange, MerchantSku, Numbered, PageTarget,
-    ProductUpsert, RunCounts, Store, StoreError, StoredOrder, StoredProductSku, SupplierRow,
-    UnmappedItem,
+    self, AccountRunStatus, Backend, InventoryRow, LeaseRow, MappingChange, MerchantSku, Numbered,
+    PageTarget, ProductUpsert, RunCounts, Store, StoreError, StoredOrder, StoredProductSku,
+    SupplierRow, UnmappedItem, WarehouseChange, WarehouseDeletion,
 };
-
-macro_rules! on_both_backends {
-    ($($test:ident),* $(,)?) => {$(
-        mod $test {
-            #[tokio::test]
-            async fn on_postgres() {
-                super::$test(super::TestDb::postgres().await).await
-            }
-
-            #[tokio::test]
-            async fn on_sqlite() {
-                super::$test(super::TestDb::sqlite()).await
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     a_page_of_new_orders_is_inserted_with_exact_amounts_and_64_bit_ids,
@@ -73,6 +60,14 @@ on_both_backends!(
     the_unmapped_view_counts_waiting_lines_and_dates_the_oldest_order,
     deleting_a_mapping_keeps_the_lines_it_mapped,
     list_suppliers_counts_products_and_purchase_orders,
+    a_full_receipt_by_sku_and_gtin_stocks_every_line_and_receives_the_order,
+    a_partial_receipt_continues_later_until_the_order_is_received,
+    every_receiving_rule_names_its_input_and_writes_nothing,
+    over_receipt_is_refused_unless_within_the_tolerance,
+    two_receipts_racing_for_the_last_units_cannot_both_take_them,
+    stock_and_journal_are_kept_per_warehouse,
+    tracking_numbers_are_kept_once_per_order_and_find_every_order_carrying_them,
+    a_warehouse_with_stock_is_deleted_only_when_forced_and_its_1688_orders_stay_deleted,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -2194,6 +2189,943 @@ async fn list_suppliers_counts_products_and_purchase_orders(db: TestDb) {
             ("义乌小店".to_owned(), 1, 0),
         ]
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Receiving, stock and warehouses
+
+const SHIRT_SKU: &str = "SHIRT-GREY-3XL";
+const SHIRT_GTIN: &str = "6901234567892";
+const CUP_SKU: &str = "CUP-1";
+const CUP_GTIN: &str = "6900000000017";
+const MUG_OFFER: i64 = 600_000_000_002;
+
+fn cup_mapping() -> SkuMapping {
+    mapping(CUP_OFFER, "", CUP_SKU)
+}
+
+fn mug_mapping() -> SkuMapping {
+    mapping(MUG_OFFER, "", "MUG-1")
+}
+
+fn po(order_id: i64) -> String {
+    format!("1688-{order_id}")
+}
+
+fn tracking(order_id: i64) -> String {
+    format!("SF{order_id}")
+}
+
+/// Merchant SKUs for the shirt and the cup, with GTINs, and the mug's.
+async fn receiving_skus(store: &dyn Store) {
+    store
+        .import_merchant_skus(&numbered([
+            merchant_sku(SHIRT_SKU, Some(SHIRT_GTIN)),
+            merchant_sku(CUP_SKU, Some(CUP_GTIN)),
+            merchant_sku("MUG-1", None),
+        ]))
+        .await
+        .unwrap();
+}
+
+/// Orders synced into `warehouse` with every line mapped (30 shirts: 3 packs of 10, and
+/// one cup), then set to `status`, each carrying the tracking number `SF<order id>`.
+async fn orders_in(
+    db: &TestDb,
+    store: &dyn Store,
+    warehouse: &str,
+    status: &str,
+    orders: Vec<Order1688>,
+    mappings: &[SkuMapping],
+) {
+    let mut target = target(store).await;
+    target.warehouse_id = store.ensure_warehouse(warehouse).await.unwrap();
+    let ids: Vec<String> = orders.iter().map(|o| o.order_id.to_string()).collect();
+    let numbers: Vec<i64> = orders.iter().map(|o| o.order_id).collect();
+    let page: Vec<_> = orders.into_iter().map(|o| prepare(o, mappings)).collect();
+    store.write_page(&target, &page).await.unwrap();
+    db.execute(&format!(
+        "UPDATE purchase_orders SET status = '{status}' WHERE order_id_1688 IN ({})",
+        ids.join(", ")
+    ))
+    .await;
+    for id in numbers {
+        store
+            .add_tracking_number(
+                &po(id),
+                &tracking(id),
+                Some("SF Express"),
+                TrackingSource::From1688,
+            )
+            .await
+            .unwrap();
+    }
+}
+
+async fn on_the_way(db: &TestDb, store: &dyn Store, order_ids: &[i64]) {
+    receiving_skus(store).await;
+    let orders = order_ids.iter().map(|id| order(*id)).collect();
+    orders_in(
+        db,
+        store,
+        "MAIN",
+        "on_the_way",
+        orders,
+        &[shirt_mapping(), cup_mapping()],
+    )
+    .await;
+}
+
+fn scans(scans: &[(&str, &str)]) -> Vec<Scan> {
+    scans
+        .iter()
+        .map(|(code, q)| Scan {
+            code: (*code).into(),
+            quantity: dec(q),
+        })
+        .collect()
+}
+
+fn by_tracking(order_id: i64, scanned: &[(&str, &str)]) -> ReceiptRequest {
+    ReceiptRequest {
+        warehouse_code: "MAIN".into(),
+        tracking_no: Some(tracking(order_id)),
+        po_numbers: Vec::new(),
+        scans: scans(scanned),
+        note: None,
+    }
+}
+
+async fn refused(store: &dyn Store, request: &ReceiptRequest, tolerance: &str) -> ReceivingError {
+    match store.receive(request, dec(tolerance)).await {
+        Err(StoreError::Rejected(e)) => {
+            // The preview refuses it the same way.
+            match store.preview_receipt(request, dec(tolerance)).await {
+                Err(StoreError::Rejected(p)) => assert_eq!(p, e),
+                other => panic!("the preview did not refuse it: {other:?}"),
+            }
+            e
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+/// Everything receiving writes: receipts, their lines, the journal, the stock, and each
+/// order's status and lines' received quantities (with the rows' updated_at).
+async fn receiving_state(db: &TestDb) -> String {
+    let counts = db
+        .scalar::<String>(
+            "SELECT CAST((SELECT count(*) FROM receipts) AS TEXT) || ' ' ||
+                    CAST((SELECT count(*) FROM receipt_lines) AS TEXT) || ' ' ||
+                    CAST((SELECT count(*) FROM inventory_movements) AS TEXT) || ' ' ||
+                    CAST((SELECT count(*) FROM inventory) AS TEXT)",
+        )
+        .await;
+    let orders = match db.backend() {
+        Backend::Postgres => {
+            db.scalar::<String>(
+                "SELECT coalesce(string_agg(o.id || ':' || o.status || ':' || o.updated_at || ':' || l.received_qty || ':' || l.updated_at, ',' ORDER BY l.id), '')
+                 FROM purchase_orders o JOIN purchase_order_lines l ON l.purchase_order_id = o.id",
+            )
+            .await
+        }
+        Backend::Sqlite => {
+            db.scalar::<String>(
+                "SELECT coalesce(group_concat(x, ','), '') FROM (
+                     SELECT o.id || ':' || o.status || ':' || o.updated_at || ':' || l.received_qty || ':' || l.updated_at AS x
+                     FROM purchase_orders o JOIN purchase_order_lines l ON l.purchase_order_id = o.id
+                     ORDER BY l.id)",
+            )
+            .await
+        }
+    };
+    format!("{counts} | {orders}")
+}
+
+fn stock(rows: &[InventoryRow]) -> Vec<(&str, Decimal)> {
+    rows.iter()
+        .map(|r| (r.merchant_sku.as_str(), r.on_hand))
+        .collect()
+}
+
+fn received(order: &StoredOrder) -> Vec<(Option<&str>, Decimal, Decimal)> {
+    order
+        .lines
+        .iter()
+        .map(|l| (l.merchant_sku.as_deref(), l.received_qty, l.outstanding()))
+        .collect()
+}
+
+async fn a_full_receipt_by_sku_and_gtin_stocks_every_line_and_receives_the_order(db: TestDb) {
+    let store = db.store().await;
+    on_the_way(&db, &*store, &[7001]).await;
+    let mut request = by_tracking(
+        7001,
+        &[(SHIRT_SKU, "10"), (SHIRT_GTIN, "20"), (CUP_GTIN, "1")],
+    );
+    request.note = Some("first parcel".into());
+
+    let outcome = store.receive(&request, Decimal::ZERO).await.unwrap();
+
+    let lines: Vec<_> = outcome
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.po_number.as_str(),
+                l.merchant_sku.as_str(),
+                l.quantity,
+                l.received_qty,
+                l.outstanding,
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("1688-7001", SHIRT_SKU, dec("30"), dec("30"), dec("0")),
+            ("1688-7001", CUP_SKU, dec("1"), dec("1"), dec("0")),
+        ]
+    );
+    assert_eq!(outcome.orders.len(), 1);
+    assert_eq!(
+        (outcome.orders[0].status_before, outcome.orders[0].status),
+        (PoStatus::OnTheWay, PoStatus::Received)
+    );
+    assert!(outcome.orders[0].outstanding.is_empty());
+    let po = stored(&*store, 7001).await;
+    assert_eq!(po.status, "received");
+    assert_eq!(
+        received(&po),
+        [
+            (Some(SHIRT_SKU), dec("30"), dec("0")),
+            (Some(CUP_SKU), dec("1"), dec("0"))
+        ]
+    );
+    assert_eq!(
+        stock(&store.inventory("MAIN").await.unwrap()),
+        [(CUP_SKU, dec("1")), (SHIRT_SKU, dec("30"))]
+    );
+
+    let receipt = store.receipt(outcome.receipt_id).await.unwrap().unwrap();
+    assert_eq!(receipt.warehouse_code, "MAIN");
+    assert_eq!(receipt.tracking_no.as_deref(), Some("SF7001"));
+    assert_eq!(receipt.note.as_deref(), Some("first parcel"));
+    let labels: Vec<_> = receipt
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.po_number.as_deref(),
+                l.merchant_sku.as_str(),
+                l.name.as_deref(),
+                l.gtin.as_deref(),
+                l.quantity,
+            )
+        })
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            (
+                Some("1688-7001"),
+                SHIRT_SKU,
+                Some("SHIRT-GREY-3XL name"),
+                Some(SHIRT_GTIN),
+                dec("30")
+            ),
+            (
+                Some("1688-7001"),
+                CUP_SKU,
+                Some("CUP-1 name"),
+                Some(CUP_GTIN),
+                dec("1")
+            ),
+        ]
+    );
+    assert_eq!(receipt.lines[0].title.as_deref(), Some("女装T恤"));
+    assert!(
+        store
+            .receipt(outcome.receipt_id + 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // The journal: one movement per receipt line, with the receipt as its reason.
+    let journal = db
+        .scalar::<String>(&format!(
+            "SELECT CAST(count(*) AS TEXT) || ' ' || min(reason) || ' ' || max(reason) || ' ' ||
+                    CAST(min(receipt_id) AS TEXT) || ' ' || CAST(max(receipt_id) AS TEXT) || ' ' ||
+                    CAST(count(DISTINCT receipt_line_id) AS TEXT)
+             FROM inventory_movements WHERE merchant_sku IN ('{SHIRT_SKU}', '{CUP_SKU}')"
+        ))
+        .await;
+    let id = outcome.receipt_id;
+    assert_eq!(journal, format!("2 receipt receipt {id} {id} 2"));
+    let shirt_moved = db
+        .scalar::<String>(&format!(
+            "SELECT CAST(quantity AS TEXT) FROM inventory_movements WHERE merchant_sku = '{SHIRT_SKU}'"
+        ))
+        .await;
+    assert_eq!(shirt_moved, "30");
+}
+
+async fn a_partial_receipt_continues_later_until_the_order_is_received(db: TestDb) {
+    let store = db.store().await;
+    on_the_way(&db, &*store, &[7011]).await;
+    let first = by_tracking(7011, &[(SHIRT_SKU, "10")]);
+
+    // A preview says what would happen and writes nothing.
+    let before = receiving_state(&db).await;
+    let preview = store.preview_receipt(&first, Decimal::ZERO).await.unwrap();
+    assert_eq!(preview.orders[0].status, PoStatus::PartiallyReceived);
+    assert_eq!(receiving_state(&db).await, before);
+
+    let outcome = store.receive(&first, Decimal::ZERO).await.unwrap();
+
+    assert_eq!(outcome.lines, preview.lines);
+    assert_eq!(outcome.orders, preview.orders);
+    let order = &outcome.orders[0];
+    assert_eq!(order.status, PoStatus::PartiallyReceived);
+    let waiting: Vec<_> = order
+        .outstanding
+        .iter()
+        .map(|l| (l.merchant_sku.as_deref(), l.outstanding))
+        .collect();
+    assert_eq!(
+        waiting,
+        [(Some(SHIRT_SKU), dec("20")), (Some(CUP_SKU), dec("1"))]
+    );
+    assert_eq!(stored(&*store, 7011).await.status, "partially_received");
+    // The partially received order is still found by its tracking number.
+    let found = store.orders_for_tracking("SF7011").await.unwrap();
+    assert_eq!(found[0].status, "partially_received");
+    assert_eq!(
+        received(&found[0]),
+        [
+            (Some(SHIRT_SKU), dec("10"), dec("20")),
+            (Some(CUP_SKU), dec("0"), dec("1"))
+        ]
+    );
+
+    let second = store
+        .receive(
+            &by_tracking(7011, &[(SHIRT_GTIN, "20"), (CUP_SKU, "1")]),
+            Decimal::ZERO,
+        )
+        .await
+        .unwrap();
+
+    assert_ne!(second.receipt_id, outcome.receipt_id);
+    assert_eq!(
+        (second.orders[0].status_before, second.orders[0].status),
+        (PoStatus::PartiallyReceived, PoStatus::Received)
+    );
+    assert_eq!(stored(&*store, 7011).await.status, "received");
+    assert_eq!(
+        stock(&store.inventory("MAIN").await.unwrap()),
+        [(CUP_SKU, dec("1")), (SHIRT_SKU, dec("30"))]
+    );
+    let movements = db
+        .scalar::<i64>("SELECT count(*) FROM inventory_movements WHERE reason = 'receipt'")
+        .await;
+    assert_eq!(movements, 3);
+}
+
+async fn every_receiving_rule_names_its_input_and_writes_nothing(db: TestDb) {
+    let store = db.store().await;
+    receiving_skus(&*store).await;
+    let maps = [shirt_mapping(), cup_mapping(), mug_mapping()];
+    orders_in(&db, &*store, "MAIN", "on_the_way", vec![order(7101)], &maps).await;
+    orders_in(&db, &*store, "MAIN", "draft", vec![order(7102)], &maps).await;
+    orders_in(&db, &*store, "MAIN", "cancelled", vec![order(7103)], &maps).await;
+    orders_in(&db, &*store, "MAIN", "received", vec![order(7104)], &maps).await;
+    orders_in(
+        &db,
+        &*store,
+        "SECOND",
+        "on_the_way",
+        vec![order(7105)],
+        &maps,
+    )
+    .await;
+    // The cup of 7106 is unmapped.
+    orders_in(
+        &db,
+        &*store,
+        "MAIN",
+        "on_the_way",
+        vec![order(7106)],
+        &[shirt_mapping()],
+    )
+    .await;
+    // 7109 carries a mug, which no other order has.
+    let mut with_mug = order(7109);
+    with_mug.lines[1].offer_id = MUG_OFFER;
+    orders_in(&db, &*store, "MAIN", "on_the_way", vec![with_mug], &maps).await;
+    let before = receiving_state(&db).await;
+
+    let mut unknown_warehouse = by_tracking(7101, &[(SHIRT_SKU, "1")]);
+    unknown_warehouse.warehouse_code = "NOWHERE".into();
+    let mut unknown_order = by_tracking(7101, &[(SHIRT_SKU, "1")]);
+    unknown_order.tracking_no = None;
+    unknown_order.po_numbers = vec!["PO-NOPE".into()];
+    let mut not_on_tracking = by_tracking(7101, &[(SHIRT_SKU, "1")]);
+    not_on_tracking.po_numbers = vec![po(7102)];
+    let into_second = ReceiptRequest {
+        warehouse_code: "SECOND".into(),
+        ..by_tracking(7101, &[(SHIRT_SKU, "1")])
+    };
+    let cases: Vec<(ReceiptRequest, &str, Vec<&str>)> = vec![
+        (unknown_warehouse, "unknown_warehouse", vec!["\"NOWHERE\""]),
+        (
+            by_tracking(7199, &[(SHIRT_SKU, "1")]),
+            "unknown_tracking_number",
+            vec!["\"SF7199\""],
+        ),
+        (unknown_order, "unknown_purchase_order", vec!["\"PO-NOPE\""]),
+        (
+            not_on_tracking,
+            "not_on_tracking_number",
+            vec!["1688-7102", "\"SF7101\""],
+        ),
+        (
+            by_tracking(7101, &[(SHIRT_SKU, "1"), ("NOPE-1", "1")]),
+            "unknown_code",
+            vec![
+                "\"NOPE-1\"",
+                "neither a merchant SKU nor a GTIN",
+                "1688-7101",
+            ],
+        ),
+        (
+            by_tracking(7101, &[("MUG-1", "1")]),
+            "code_of_another_order",
+            vec!["\"MUG-1\"", "1688-7101", "1688-7109"],
+        ),
+        (
+            by_tracking(7106, &[(SHIRT_SKU, "3"), (CUP_SKU, "1")]),
+            "unknown_code",
+            vec!["\"CUP-1\"", "1688-7106 line 2 \"Cup\"", "mapped"],
+        ),
+        (
+            by_tracking(7101, &[(CUP_SKU, "1"), (SHIRT_GTIN, "31")]),
+            "over_receipt",
+            vec![
+                "31",
+                "\"6901234567892\"",
+                "\"SHIRT-GREY-3XL\"",
+                "the 30 outstanding",
+                "1688-7101",
+            ],
+        ),
+        (
+            by_tracking(7105, &[(SHIRT_SKU, "1")]),
+            "wrong_warehouse",
+            vec!["\"MAIN\"", "1688-7105", "\"SECOND\""],
+        ),
+        (
+            into_second,
+            "wrong_warehouse",
+            vec!["\"SECOND\"", "1688-7101", "\"MAIN\""],
+        ),
+        (
+            by_tracking(7102, &[(SHIRT_SKU, "1")]),
+            "order_not_receivable",
+            vec!["1688-7102", "draft", "submit it first"],
+        ),
+        (
+            by_tracking(7103, &[(SHIRT_SKU, "1")]),
+            "order_not_receivable",
+            vec!["1688-7103", "cancelled"],
+        ),
+        (
+            by_tracking(7104, &[(SHIRT_SKU, "1")]),
+            "order_not_receivable",
+            vec!["1688-7104", "already fully received"],
+        ),
+        (
+            by_tracking(7101, &[(SHIRT_SKU, "0")]),
+            "bad_quantity",
+            vec!["\"SHIRT-GREY-3XL\"", "0"],
+        ),
+        (by_tracking(7101, &[]), "nothing_scanned", vec!["scan"]),
+    ];
+    for (request, kind, named) in cases {
+        let err = refused(&*store, &request, "0").await;
+        let text = err.to_string();
+        assert_eq!(err.kind(), kind, "{text}");
+        for n in named {
+            assert!(text.contains(n), "{kind}: {text:?} does not name {n:?}");
+        }
+        assert_eq!(receiving_state(&db).await, before, "{kind} wrote something");
+    }
+
+    // An order carried by the same parcel as a draft is received; the draft is not.
+    store
+        .add_tracking_number(&po(7102), "SF7101", None, TrackingSource::Manual)
+        .await
+        .unwrap();
+    let outcome = store
+        .receive(&by_tracking(7101, &[(SHIRT_SKU, "1")]), Decimal::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(outcome.lines[0].po_number, "1688-7101");
+    assert_eq!(stored(&*store, 7102).await.status, "draft");
+}
+
+async fn over_receipt_is_refused_unless_within_the_tolerance(db: TestDb) {
+    let store = db.store().await;
+    on_the_way(&db, &*store, &[7201, 7202]).await;
+
+    let err = refused(&*store, &by_tracking(7201, &[(SHIRT_SKU, "31")]), "0").await;
+    assert_eq!(
+        err.to_string(),
+        "receiving 31 of \"SHIRT-GREY-3XL\" is more than the 30 outstanding on purchase order 1688-7201"
+    );
+
+    // 10% of 30 is 3 more.
+    let outcome = store
+        .receive(&by_tracking(7201, &[(SHIRT_SKU, "33")]), dec("10"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.lines[0].received_qty, outcome.lines[0].outstanding),
+        (dec("33"), dec("0"))
+    );
+    assert_eq!(
+        outcome.orders[0].status,
+        PoStatus::PartiallyReceived,
+        "the cup waits"
+    );
+    assert_eq!(
+        received(&stored(&*store, 7201).await)[0],
+        (Some(SHIRT_SKU), dec("33"), dec("0"))
+    );
+    assert_eq!(
+        stock(&store.inventory("MAIN").await.unwrap()),
+        [(SHIRT_SKU, dec("33"))]
+    );
+
+    let err = refused(&*store, &by_tracking(7202, &[(SHIRT_GTIN, "34")]), "10").await;
+    assert_eq!(
+        err.to_string(),
+        "receiving 34 of \"6901234567892\" (merchant SKU \"SHIRT-GREY-3XL\") is more than the 30 \
+         outstanding on purchase order 1688-7202 (at most 33 with the 10% over-receipt tolerance)"
+    );
+    // Nothing more once the tolerance is used up.
+    let err = refused(&*store, &by_tracking(7201, &[(SHIRT_SKU, "1")]), "10").await;
+    assert_eq!(err.kind(), "over_receipt");
+}
+
+async fn two_receipts_racing_for_the_last_units_cannot_both_take_them(db: TestDb) {
+    let store = db.store().await;
+    on_the_way(&db, &*store, &[7301, 7302]).await;
+    store
+        .receive(&by_tracking(7301, &[(SHIRT_SKU, "25")]), Decimal::ZERO)
+        .await
+        .unwrap();
+    // Two clients, each with its own pool, as two scanners would be.
+    let clients = [db.store().await, db.store().await];
+
+    let race = |request: ReceiptRequest| {
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let tasks: Vec<_> = clients
+            .iter()
+            .map(|client| {
+                let (client, request, barrier) = (client.clone(), request.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    client.receive(&request, Decimal::ZERO).await
+                })
+            })
+            .collect();
+        async move {
+            let mut results = Vec::new();
+            for t in tasks {
+                results.push(t.await.unwrap());
+            }
+            results
+        }
+    };
+
+    // The last 5 shirts, while the cup still waits: the loser is told it is too much.
+    let results = race(by_tracking(7301, &[(SHIRT_SKU, "5")])).await;
+    let (won, lost): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    assert_eq!((won.len(), lost.len()), (1, 1), "{lost:?}");
+    match &lost[0] {
+        Err(StoreError::Rejected(e)) => {
+            assert_eq!(e.kind(), "over_receipt", "{e}");
+            assert!(e.to_string().contains("already fully received"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        received(&stored(&*store, 7301).await)[0],
+        (Some(SHIRT_SKU), dec("30"), dec("0"))
+    );
+
+    // The whole order twice: the loser finds it received.
+    let results = race(by_tracking(7302, &[(SHIRT_SKU, "30"), (CUP_SKU, "1")])).await;
+    let (won, lost): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    assert_eq!((won.len(), lost.len()), (1, 1), "{lost:?}");
+    match &lost[0] {
+        Err(StoreError::Rejected(e)) => assert_eq!(e.kind(), "order_not_receivable", "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(stored(&*store, 7302).await.status, "received");
+
+    assert_eq!(
+        stock(&store.inventory("MAIN").await.unwrap()),
+        [(CUP_SKU, dec("1")), (SHIRT_SKU, dec("60"))]
+    );
+    let (receipts, movements) = (
+        db.scalar::<i64>("SELECT count(*) FROM receipts").await,
+        db.scalar::<i64>("SELECT count(*) FROM inventory_movements")
+            .await,
+    );
+    assert_eq!((receipts, movements), (3, 4));
+}
+
+async fn stock_and_journal_are_kept_per_warehouse(db: TestDb) {
+    let store = db.store().await;
+    receiving_skus(&*store).await;
+    let maps = [shirt_mapping(), cup_mapping()];
+    orders_in(&db, &*store, "MAIN", "on_the_way", vec![order(7401)], &maps).await;
+    orders_in(
+        &db,
+        &*store,
+        "SECOND",
+        "on_the_way",
+        vec![order(7402), order(7403)],
+        &maps,
+    )
+    .await;
+
+    store
+        .receive(&by_tracking(7401, &[(SHIRT_SKU, "4")]), Decimal::ZERO)
+        .await
+        .unwrap();
+    for (order_id, q) in [(7402, "5"), (7403, "6")] {
+        let request = ReceiptRequest {
+            warehouse_code: "SECOND".into(),
+            ..by_tracking(order_id, &[(SHIRT_GTIN, q), (CUP_SKU, "1")])
+        };
+        store.receive(&request, Decimal::ZERO).await.unwrap();
+    }
+
+    assert_eq!(
+        stock(&store.inventory("MAIN").await.unwrap()),
+        [(SHIRT_SKU, dec("4"))]
+    );
+    let second = store.inventory("SECOND").await.unwrap();
+    assert_eq!(
+        stock(&second),
+        [(CUP_SKU, dec("2")), (SHIRT_SKU, dec("11"))]
+    );
+    assert_eq!(second[1].gtin.as_deref(), Some(SHIRT_GTIN));
+    assert_eq!(second[1].name.as_deref(), Some("SHIRT-GREY-3XL name"));
+    match store.inventory("NOPE").await {
+        Err(StoreError::Warehouse(WarehouseError::Unknown { code })) => assert_eq!(code, "NOPE"),
+        other => panic!("{other:?}"),
+    }
+
+    // The journal adds up to the stock, per warehouse and SKU.
+    let journal = match db.backend() {
+        Backend::Postgres => {
+            db.scalar::<String>(
+                "SELECT string_agg(w.code || ' ' || m.merchant_sku || ' ' || m.total || ' ' || m.n, ', ' ORDER BY w.code, m.merchant_sku)
+                 FROM (SELECT warehouse_id, merchant_sku, sum(quantity) AS total, count(*) AS n
+                       FROM inventory_movements WHERE reason = 'receipt' AND receipt_id IS NOT NULL
+                       GROUP BY warehouse_id, merchant_sku) m
+                 JOIN warehouses w ON w.id = m.warehouse_id",
+            )
+            .await
+        }
+        Backend::Sqlite => {
+            db.scalar::<String>(
+                "SELECT group_concat(x, ', ') FROM (
+                     SELECT w.code || ' ' || m.merchant_sku || ' ' || CAST(sum(CAST(m.quantity AS INTEGER)) AS TEXT) || ' ' || CAST(count(*) AS TEXT) AS x
+                     FROM inventory_movements m JOIN warehouses w ON w.id = m.warehouse_id
+                     WHERE m.reason = 'receipt' AND m.receipt_id IS NOT NULL
+                     GROUP BY w.code, m.merchant_sku
+                     ORDER BY w.code, m.merchant_sku)",
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        journal,
+        "MAIN SHIRT-GREY-3XL 4 1, SECOND CUP-1 2 2, SECOND SHIRT-GREY-3XL 11 2"
+    );
+
+    let warehouses: Vec<_> = store
+        .list_warehouses()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| (w.code, w.purchase_orders, w.on_hand, w.skus_in_stock))
+        .collect();
+    assert_eq!(
+        warehouses,
+        [
+            ("MAIN".to_owned(), 1, dec("4"), 1),
+            ("SECOND".to_owned(), 2, dec("13"), 2)
+        ]
+    );
+}
+
+async fn tracking_numbers_are_kept_once_per_order_and_find_every_order_carrying_them(db: TestDb) {
+    let store = db.store().await;
+    receiving_skus(&*store).await;
+    let maps = [shirt_mapping(), cup_mapping()];
+    orders_in(&db, &*store, "MAIN", "on_the_way", vec![order(7501)], &maps).await;
+    orders_in(&db, &*store, "MAIN", "draft", vec![order(7502)], &maps).await;
+
+    // Typed in again by hand: nothing new, but a carrier given now is kept.
+    let again = store
+        .add_tracking_number(
+            " 1688-7501 ",
+            " SF7501 ",
+            Some("顺丰"),
+            TrackingSource::Manual,
+        )
+        .await
+        .unwrap();
+    assert!(!again);
+    let (carrier, source) = (
+        db.scalar::<String>("SELECT carrier FROM tracking_numbers WHERE tracking_no = 'SF7501'")
+            .await,
+        db.scalar::<String>("SELECT source FROM tracking_numbers WHERE tracking_no = 'SF7501'")
+            .await,
+    );
+    assert_eq!((carrier.as_str(), source.as_str()), ("顺丰", "1688"));
+    // One parcel for both orders.
+    assert!(
+        store
+            .add_tracking_number(&po(7502), "SF7501", None, TrackingSource::Manual)
+            .await
+            .unwrap()
+    );
+    match store
+        .add_tracking_number("PO-NOPE", "SF1", None, TrackingSource::Manual)
+        .await
+    {
+        Err(StoreError::Rejected(e)) => {
+            assert_eq!(
+                e,
+                ReceivingError::UnknownOrder {
+                    po_number: "PO-NOPE".into()
+                }
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    match store
+        .add_tracking_number(&po(7501), "  ", None, TrackingSource::Manual)
+        .await
+    {
+        Err(StoreError::Rejected(e)) => assert_eq!(e, ReceivingError::EmptyTrackingNumber),
+        other => panic!("{other:?}"),
+    }
+
+    let carrying: Vec<_> = store
+        .orders_for_tracking(" SF7501 ")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.po_number, o.status, o.lines.len()))
+        .collect();
+    assert_eq!(
+        carrying,
+        [
+            ("1688-7501".to_owned(), "on_the_way".to_owned(), 2),
+            ("1688-7502".to_owned(), "draft".to_owned(), 2)
+        ]
+    );
+    assert!(
+        store
+            .orders_for_tracking("SF-NONE")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let found = store
+        .find_order_by_po_number("1688-7502")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.order_id_1688, Some(7502));
+    assert!(
+        store
+            .find_order_by_po_number("PO-NOPE")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // The parcel's open order takes the scan; naming it narrows the parcel to it, and an
+    // order is also received by its number alone.
+    let outcome = store
+        .receive(&by_tracking(7501, &[(SHIRT_SKU, "1")]), Decimal::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(outcome.lines[0].po_number, "1688-7501");
+    let mut named = by_tracking(7501, &[(SHIRT_SKU, "1")]);
+    named.po_numbers = vec![po(7501)];
+    store.receive(&named, Decimal::ZERO).await.unwrap();
+    named.tracking_no = None;
+    let outcome = store.receive(&named, Decimal::ZERO).await.unwrap();
+    assert_eq!(outcome.lines[0].received_qty, dec("3"));
+    let tracking_no: Option<String> = db
+        .scalar(&format!(
+            "SELECT tracking_no FROM receipts WHERE id = {}",
+            outcome.receipt_id
+        ))
+        .await;
+    assert_eq!(tracking_no, None);
+}
+
+async fn a_warehouse_with_stock_is_deleted_only_when_forced_and_its_1688_orders_stay_deleted(
+    db: TestDb,
+) {
+    let store = db.store().await;
+    receiving_skus(&*store).await;
+    assert!(matches!(
+        store.add_warehouse("EAST", "East hall").await.unwrap(),
+        WarehouseChange::Created(_)
+    ));
+    let east = store.add_warehouse(" EAST ", "East hall").await.unwrap();
+    assert!(matches!(east, WarehouseChange::Unchanged(_)));
+    assert_eq!(
+        store.add_warehouse("EAST", "East hall 2").await.unwrap(),
+        WarehouseChange::Renamed(east.id())
+    );
+    assert_eq!(store.ensure_warehouse("EAST").await.unwrap(), east.id());
+    match store.add_warehouse("EAST 2", "").await {
+        Err(StoreError::Warehouse(e @ WarehouseError::InvalidCode { .. })) => {
+            assert!(e.to_string().contains("\"EAST 2\""), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let maps = [shirt_mapping(), cup_mapping()];
+    orders_in(
+        &db,
+        &*store,
+        "EAST",
+        "on_the_way",
+        vec![order(7601), order(7602)],
+        &maps,
+    )
+    .await;
+    orders_in(&db, &*store, "MAIN", "on_the_way", vec![order(7603)], &maps).await;
+    let east_receipt = ReceiptRequest {
+        warehouse_code: "EAST".into(),
+        ..by_tracking(7601, &[(SHIRT_SKU, "2")])
+    };
+    store.receive(&east_receipt, Decimal::ZERO).await.unwrap();
+
+    let before = receiving_state(&db).await;
+    match store.delete_warehouse("EAST", false).await {
+        Err(StoreError::Warehouse(e @ WarehouseError::NotEmpty { .. })) => {
+            let text = e.to_string();
+            for n in [
+                "\"EAST\"",
+                "2 units of 1 merchant SKU",
+                "1 of its purchase orders",
+                "--force",
+            ] {
+                assert!(text.contains(n), "{text:?} does not say {n:?}");
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(receiving_state(&db).await, before, "a refused delete wrote");
+    match store.delete_warehouse("NOWHERE", true).await {
+        Err(StoreError::Warehouse(WarehouseError::Unknown { code })) => assert_eq!(code, "NOWHERE"),
+        other => panic!("{other:?}"),
+    }
+
+    let deleted = store.delete_warehouse("EAST", true).await.unwrap();
+
+    assert_eq!(
+        deleted,
+        WarehouseDeletion {
+            purchase_orders: 2,
+            tombstones: 2,
+            receipts: 1,
+            inventory_rows: 1,
+            on_hand: dec("2"),
+        }
+    );
+    for order_id in [7601, 7602] {
+        assert!(
+            store
+                .find_synced_order(ACCOUNT, order_id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .orders_for_tracking(&tracking(order_id))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    let (lines, tracking_rows, movements) = (
+        db.scalar::<i64>("SELECT count(*) FROM purchase_order_lines")
+            .await,
+        db.scalar::<i64>("SELECT count(*) FROM tracking_numbers")
+            .await,
+        db.scalar::<i64>("SELECT count(*) FROM inventory_movements")
+            .await,
+    );
+    assert_eq!(
+        (lines, tracking_rows, movements),
+        (2, 1, 0),
+        "only 7603 is left"
+    );
+    let reasons = db
+        .scalar::<String>(
+            "SELECT min(reason) || ' / ' || max(reason) FROM sync_tombstones WHERE order_id_1688 IN (7601, 7602)",
+        )
+        .await;
+    assert_eq!(reasons, "warehouse EAST deleted / warehouse EAST deleted");
+    let codes: Vec<String> = store
+        .list_warehouses()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.code)
+        .collect();
+    assert_eq!(codes, ["MAIN"]);
+
+    // Sync does not bring them back, into whatever warehouse.
+    let target = target(&*store).await;
+    let page = [prepare(order(7601), &maps), prepare(order(7602), &maps)];
+    let outcome = store.write_page(&target, &page).await.unwrap();
+    assert_eq!((outcome.inserted, outcome.skipped), (0, 2));
+
+    // Until one is imported on purpose.
+    assert!(store.clear_tombstone(ACCOUNT, 7601).await.unwrap());
+    assert!(!store.clear_tombstone(ACCOUNT, 7601).await.unwrap());
+    let outcome = store.write_page(&target, &page).await.unwrap();
+    assert_eq!((outcome.inserted, outcome.skipped), (1, 1));
+    let back = stored(&*store, 7601).await;
+    assert_eq!(
+        (back.status.as_str(), back.warehouse_id),
+        ("draft", Some(target.warehouse_id))
+    );
+    assert_eq!(received(&back)[0].1, Decimal::ZERO);
+
+    // A warehouse with neither stock nor received goods goes without force.
+    store.add_warehouse("WEST", "").await.unwrap();
+    orders_in(&db, &*store, "WEST", "draft", vec![order(7604)], &maps).await;
+    let deleted = store.delete_warehouse("WEST", false).await.unwrap();
+    assert_eq!((deleted.purchase_orders, deleted.tombstones), (1, 1));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -70,4 +70,8 @@ CREATE INDEX inventory_movements_warehouse_sku_idx ON inventory_movements (wareh
 CREATE INDEX inventory_movements_receipt_id_idx ON inventory_movements (receipt_id);
 CREATE INDEX inventory_movements_receipt_line_id_idx ON inventory_movements (receipt_line_id);
 
+-- Which open orders hold a scanned merchant SKU (a code of "another order").
+CREATE INDEX purchase_order_lines_merchant_sku_idx ON purchase_order_lines (merchant_sku)
+    WHERE merchant_sku IS NOT NULL;
+
 COMMENT ON COLUMN purchase_order_lines.received_qty IS 'Received so far, in merchant units (the unit of merchant_quantity, not of quantity); written by receiving.';

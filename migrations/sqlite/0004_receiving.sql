@@ -58,3 +58,6 @@ CREATE TABLE inventory_movements (
 CREATE INDEX inventory_movements_warehouse_sku_idx ON inventory_movements (warehouse_id, merchant_sku, created_at);
 CREATE INDEX inventory_movements_receipt_id_idx ON inventory_movements (receipt_id);
 CREATE INDEX inventory_movements_receipt_line_id_idx ON inventory_movements (receipt_line_id);
+
+CREATE INDEX purchase_order_lines_merchant_sku_idx ON purchase_order_lines (merchant_sku)
+    WHERE merchant_sku IS NOT NULL;

@@ -83,6 +83,10 @@ impl Daemon {
             health.clone(),
             metrics::install(),
             settings.http.db_check_cache,
+        )
+        .with_receiving(
+            settings.http.api_token.clone(),
+            settings.receiving.over_receipt_tolerance_percent,
         );
         tracker.spawn(http::serve(
             listener,

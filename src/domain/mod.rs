@@ -12,8 +12,9 @@ pub use mapping::{MappingTable, MappingTarget, SkuMapping};
 pub use order::{IncomingLine, IncomingOrder, Line1688, LineMapping, Order1688, SupplierRef};
 pub use product::{PriceRange, Product1688, ProductSku1688};
 pub use receiving::{
-    LineToReceive, OrderAfterReceipt, OrderToReceive, OutstandingLine, ReceiptPlan, ReceiptRequest,
-    ReceivedLine, ReceivingError, ReceivingWarehouse, Scan, TrackingSource, WarehouseError,
+    LineToReceive, OrderAfterReceipt, OrderToReceive, OutstandingLine, OverReceipt, ReceiptPlan,
+    ReceiptRequest, ReceivedLine, ReceivingError, ReceivingWarehouse, Scan, TrackingSource,
+    WarehouseError,
 };
 pub use status::{MappingStatus, PoStatus, RunKind, RunStatus};
 pub use window::SyncWindow;

@@ -342,12 +342,11 @@ pub fn plan_receipt(
 
     let mut taken: HashMap<i64, Decimal> = HashMap::new();
     for w in &wanted {
-        let lines: Vec<(&OrderToReceive, &LineToReceive)> = eligible
+        let mut lines: Vec<(&OrderToReceive, &LineToReceive)> = eligible
             .iter()
             .flat_map(|o| o.lines.iter().map(move |l| (*o, l)))
             .filter(|(_, l)| l.merchant_sku.as_deref() == Some(w.merchant_sku.as_str()))
             .collect();
-        let mut lines = lines;
         lines.sort_by_key(|(o, l)| (o.id, l.line_no, l.id));
         let outstanding: Decimal = lines.iter().map(|(_, l)| l.outstanding()).sum();
         let room = |l: &LineToReceive| {
@@ -363,7 +362,7 @@ pub fn plan_receipt(
                     po_numbers.push(o.po_number.clone());
                 }
             }
-            return Err(ReceivingError::OverReceipt {
+            return Err(ReceivingError::OverReceipt(Box::new(OverReceipt {
                 code: w.code.clone(),
                 merchant_sku: w.merchant_sku.clone(),
                 requested: w.quantity,
@@ -371,7 +370,7 @@ pub fn plan_receipt(
                 allowed,
                 tolerance_percent: tolerance_percent.max(Decimal::ZERO),
                 po_numbers,
-            });
+            })));
         }
         // Outstanding units first, on every line, before any line goes over.
         let mut left = w.quantity;
@@ -543,6 +542,21 @@ pub struct UnmappedLineRef {
     pub title: String,
 }
 
+/// What [`ReceivingError::OverReceipt`] refuses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OverReceipt {
+    /// The first code scanned for the merchant SKU.
+    pub code: String,
+    pub merchant_sku: String,
+    /// All scans of it together.
+    pub requested: Decimal,
+    pub outstanding: Decimal,
+    /// What its lines may take with the tolerance.
+    pub allowed: Decimal,
+    pub tolerance_percent: Decimal,
+    pub po_numbers: Vec<String>,
+}
+
 /// Why a receipt (or a tracking number) is refused. Nothing is written when one of these
 /// is returned; every message names the input it refuses.
 #[derive(Debug, Clone, PartialEq)]
@@ -594,17 +608,8 @@ pub enum ReceivingError {
         po_numbers: Vec<String>,
         other_po_numbers: Vec<String>,
     },
-    /// More of `merchant_sku` than its lines may take.
-    OverReceipt {
-        code: String,
-        merchant_sku: String,
-        requested: Decimal,
-        outstanding: Decimal,
-        /// What the lines may take with the tolerance.
-        allowed: Decimal,
-        tolerance_percent: Decimal,
-        po_numbers: Vec<String>,
-    },
+    /// More of a merchant SKU than its lines may take.
+    OverReceipt(Box<OverReceipt>),
 }
 
 impl ReceivingError {
@@ -624,7 +629,7 @@ impl ReceivingError {
             ReceivingError::WrongWarehouse { .. } => "wrong_warehouse",
             ReceivingError::UnknownCode { .. } => "unknown_code",
             ReceivingError::CodeOfAnotherOrder { .. } => "code_of_another_order",
-            ReceivingError::OverReceipt { .. } => "over_receipt",
+            ReceivingError::OverReceipt(_) => "over_receipt",
         }
     }
 }
@@ -751,15 +756,16 @@ impl fmt::Display for ReceivingError {
                 orders_phrase(po_numbers),
                 other_po_numbers.join(", ")
             ),
-            ReceivingError::OverReceipt {
-                code,
-                merchant_sku,
-                requested,
-                outstanding,
-                allowed,
-                tolerance_percent,
-                po_numbers,
-            } => {
+            ReceivingError::OverReceipt(over) => {
+                let OverReceipt {
+                    code,
+                    merchant_sku,
+                    requested,
+                    outstanding,
+                    allowed,
+                    tolerance_percent,
+                    po_numbers,
+                } = over.as_ref();
                 let what = if code == merchant_sku {
                     format!("{code:?}")
                 } else {

@@ -12,7 +12,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use crate::domain::{IncomingOrder, Product1688, RunKind, RunStatus, SkuMapping, SyncWindow};
+use crate::domain::{
+    IncomingOrder, OrderAfterReceipt, Product1688, ReceiptPlan, ReceiptRequest, ReceivedLine,
+    ReceivingError, ReceivingWarehouse, RunKind, RunStatus, SkuMapping, SyncWindow, TrackingSource,
+    WarehouseError,
+};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -41,6 +45,12 @@ pub enum StoreError {
     /// A stored value that does not parse (e.g. a decimal stored as text in SQLite).
     #[error("corrupt value in {column}: {value}")]
     Corrupt { column: &'static str, value: String },
+    /// A receipt or tracking number that a rule of receiving refuses; nothing was written.
+    #[error(transparent)]
+    Rejected(#[from] ReceivingError),
+    /// A warehouse that cannot be found, added or deleted; nothing was written.
+    #[error(transparent)]
+    Warehouse(#[from] WarehouseError),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -189,6 +199,18 @@ pub struct StoredLine {
     pub received_qty: Decimal,
 }
 
+impl StoredLine {
+    /// What the line still waits for, in merchant units (see
+    /// [`crate::domain::receiving::outstanding`]).
+    pub fn outstanding(&self) -> Decimal {
+        crate::domain::receiving::outstanding(
+            self.merchant_quantity,
+            self.quantity,
+            self.received_qty,
+        )
+    }
+}
+
 /// A 1688 SKU that lines wait on because it has no mapping.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnmappedItem {
@@ -303,6 +325,102 @@ pub struct MappingChange {
     /// Waiting unmapped lines (of orders not yet received) that are now mapped.
     pub lines_remapped: u64,
     pub orders_remapped: u64,
+}
+
+/// What a committed receipt did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiptOutcome {
+    pub receipt_id: i64,
+    pub warehouse: ReceivingWarehouse,
+    /// The order lines received, with what each still waits for.
+    pub lines: Vec<ReceivedLine>,
+    /// The orders received on, with their new status and their lines still outstanding.
+    pub orders: Vec<OrderAfterReceipt>,
+}
+
+/// One row of `receipts` with its lines, for labels and listings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReceipt {
+    pub id: i64,
+    pub warehouse_id: i64,
+    pub warehouse_code: String,
+    pub warehouse_name: String,
+    pub tracking_no: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub note: Option<String>,
+    pub lines: Vec<StoredReceiptLine>,
+}
+
+/// One row of `receipt_lines`, with its merchant SKU's name and GTIN and where it came
+/// from (the order and line are `None` once the order was deleted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReceiptLine {
+    pub id: i64,
+    pub purchase_order_id: Option<i64>,
+    pub po_number: Option<String>,
+    pub purchase_order_line_id: Option<i64>,
+    pub line_no: Option<i32>,
+    pub title: Option<String>,
+    pub merchant_sku: String,
+    /// `None` when the merchant SKU is not in `merchant_skus`.
+    pub name: Option<String>,
+    pub gtin: Option<String>,
+    pub quantity: Decimal,
+}
+
+/// One row of `inventory`, with its merchant SKU's name and GTIN.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InventoryRow {
+    pub merchant_sku: String,
+    pub name: Option<String>,
+    pub gtin: Option<String>,
+    pub on_hand: Decimal,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One row of `warehouses`, with how much hangs on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarehouseRow {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub purchase_orders: u64,
+    /// Units in stock, all merchant SKUs together.
+    pub on_hand: Decimal,
+    /// Merchant SKUs with stock.
+    pub skus_in_stock: u64,
+}
+
+/// What adding a warehouse did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WarehouseChange {
+    Created(i64),
+    /// It existed (e.g. created by sync, named after its code) and took the new name.
+    Renamed(i64),
+    Unchanged(i64),
+}
+
+impl WarehouseChange {
+    pub fn id(self) -> i64 {
+        match self {
+            WarehouseChange::Created(id)
+            | WarehouseChange::Renamed(id)
+            | WarehouseChange::Unchanged(id) => id,
+        }
+    }
+}
+
+/// What deleting a warehouse deleted.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WarehouseDeletion {
+    pub purchase_orders: u64,
+    /// 1688 orders among them, now tombstoned (newly: an order tombstoned before is
+    /// not counted again).
+    pub tombstones: u64,
+    pub receipts: u64,
+    pub inventory_rows: u64,
+    /// The stock that was dropped with them (only with `force`).
+    pub on_hand: Decimal,
 }
 
 /// The shared ERP database, whatever the backend.
@@ -469,6 +587,69 @@ pub trait Store: Send + Sync + 'static {
     /// order again from the current mappings), unless its merchant SKU was chosen by
     /// hand.
     async fn delete_mapping(&self, offer_id: i64, spec_id: &str) -> StoreResult<bool>;
+
+    /// Records that purchase order `po_number` travels under `tracking_no` (trimmed);
+    /// `true` when new. Adding it again changes nothing but a carrier given now. Fails
+    /// with [`ReceivingError::UnknownOrder`] or [`ReceivingError::EmptyTrackingNumber`].
+    async fn add_tracking_number(
+        &self,
+        po_number: &str,
+        tracking_no: &str,
+        carrier: Option<&str>,
+        source: TrackingSource,
+    ) -> StoreResult<bool>;
+
+    /// Every purchase order that carries `tracking_no`, whatever its status (so that a
+    /// caller can say why one cannot be received), by id, with its lines.
+    async fn orders_for_tracking(&self, tracking_no: &str) -> StoreResult<Vec<StoredOrder>>;
+
+    async fn find_order_by_po_number(&self, po_number: &str) -> StoreResult<Option<StoredOrder>>;
+
+    /// What [`Store::receive`] would do now, or the rule it would break, without writing
+    /// or locking anything (for showing a receipt as it is scanned).
+    async fn preview_receipt(
+        &self,
+        request: &ReceiptRequest,
+        tolerance_percent: Decimal,
+    ) -> StoreResult<ReceiptPlan>;
+
+    /// Receives goods in one transaction: locks the orders and their lines, checks every
+    /// rule against that locked state (so of two receipts racing for the same units
+    /// exactly one gets them), then writes the receipt and its lines, the lines'
+    /// `received_qty` (merchant units), each order's status (`received` when no line
+    /// waits, unmapped lines included; else `partially_received`), the stock
+    /// (`inventory`) and one `inventory_movements` row per receipt line. A broken rule
+    /// is [`StoreError::Rejected`] and nothing is written. `tolerance_percent` is the
+    /// over-receipt tolerance (0 = never more than outstanding).
+    async fn receive(
+        &self,
+        request: &ReceiptRequest,
+        tolerance_percent: Decimal,
+    ) -> StoreResult<ReceiptOutcome>;
+
+    /// A receipt with its lines, their merchant SKUs' names and GTINs (for labels).
+    async fn receipt(&self, id: i64) -> StoreResult<Option<StoredReceipt>>;
+
+    /// The stock of a warehouse by merchant SKU; [`WarehouseError::Unknown`] for an
+    /// unknown code.
+    async fn inventory(&self, warehouse_code: &str) -> StoreResult<Vec<InventoryRow>>;
+
+    /// Adds a warehouse, or renames the one with this code. A blank name is the code.
+    async fn add_warehouse(&self, code: &str, name: &str) -> StoreResult<WarehouseChange>;
+
+    /// Every warehouse, by code, with its purchase orders and stock.
+    async fn list_warehouses(&self) -> StoreResult<Vec<WarehouseRow>>;
+
+    /// Deletes a warehouse and its purchase orders (their lines and tracking numbers
+    /// with them) in one transaction, tombstoning each 1688 order among them (reason
+    /// `warehouse CODE deleted`) so that sync never brings it back. Refused with
+    /// [`WarehouseError::NotEmpty`] while it holds stock or its orders hold received
+    /// goods, unless `force`, which also deletes its stock, journal and receipts.
+    async fn delete_warehouse(&self, code: &str, force: bool) -> StoreResult<WarehouseDeletion>;
+
+    /// Lets sync import `order_id_1688` of `account` again (a deliberate re-import);
+    /// `false` when it was not tombstoned.
+    async fn clear_tombstone(&self, account: &str, order_id_1688: i64) -> StoreResult<bool>;
 }
 
 impl From<MappingChange> for ImportOutcome {

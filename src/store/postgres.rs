@@ -11,16 +11,22 @@ use rust_decimal::Decimal;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Executor, Postgres, Row, Transaction};
 
+use crate::domain::receiving::{
+    check_warehouse_code, check_warehouse_deletion, plan_receipt, warehouse_tombstone_reason,
+};
 use crate::domain::{
-    IncomingOrder, Product1688, RunKind, RunStatus, SkuMapping, SupplierRef, SyncWindow,
+    IncomingOrder, LineToReceive, OrderToReceive, PoStatus, Product1688, ReceiptPlan,
+    ReceiptRequest, ReceivingError, ReceivingWarehouse, RunKind, RunStatus, SkuMapping,
+    SupplierRef, SyncWindow, TrackingSource, WarehouseError,
 };
 
 use super::shared::{self, ExistingOrder, PagePlan, WaitingLine};
 use super::{
-    AccountRunStatus, Backend, BackfillProgress, Fence, ImportOutcome, Lease, LeaseRow,
-    MappingChange, MerchantSku, Numbered, PageOutcome, PageTarget, ProductUpsert, RunCounts, Store,
-    StoreError, StoreResult, StoredLine, StoredOrder, StoredProductSku, SupplierRow, SyncRunRow,
-    Totals, UnmappedItem,
+    AccountRunStatus, Backend, BackfillProgress, Fence, ImportOutcome, InventoryRow, Lease,
+    LeaseRow, MappingChange, MerchantSku, Numbered, PageOutcome, PageTarget, ProductUpsert,
+    ReceiptOutcome, RunCounts, Store, StoreError, StoreResult, StoredLine, StoredOrder,
+    StoredProductSku, StoredReceipt, StoredReceiptLine, SupplierRow, SyncRunRow, Totals,
+    UnmappedItem, WarehouseChange, WarehouseDeletion, WarehouseRow,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -97,6 +103,68 @@ impl PostgresStore {
     /// The pool, for code that needs PostgreSQL itself (leases, tests).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The purchase orders `ids` with their lines, by id; missing ids are skipped.
+    async fn fetch_orders(&self, ids: &[i64]) -> StoreResult<Vec<StoredOrder>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT id, po_number, source, account, order_id_1688, status, status_1688, supplier_id,
+                    warehouse_id, has_unmapped, note, currency, goods_amount, shipping_fee, discount,
+                    total_amount, created_at_1688, modified_at_1688, created_at, updated_at
+             FROM purchase_orders WHERE id = ANY($1) ORDER BY id",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut lines: HashMap<i64, Vec<StoredLine>> = HashMap::new();
+        for r in sqlx::query(
+            "SELECT purchase_order_id, id, line_no, sub_item_id_1688, offer_id, spec_id, sku_id_1688,
+                    title, attributes, quantity, unit_price, amount, merchant_sku, mapping_status,
+                    mapping_source, merchant_quantity, merchant_unit_cost, received_qty
+             FROM purchase_order_lines WHERE purchase_order_id = ANY($1)
+             ORDER BY purchase_order_id, line_no, id",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?
+        {
+            lines
+                .entry(r.try_get("purchase_order_id")?)
+                .or_default()
+                .push(line_from_row(&r)?);
+        }
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get("id")?;
+                Ok(StoredOrder {
+                    id,
+                    po_number: row.try_get("po_number")?,
+                    source: row.try_get("source")?,
+                    account: row.try_get("account")?,
+                    order_id_1688: row.try_get("order_id_1688")?,
+                    status: row.try_get("status")?,
+                    status_1688: row.try_get("status_1688")?,
+                    supplier_id: row.try_get("supplier_id")?,
+                    warehouse_id: row.try_get("warehouse_id")?,
+                    has_unmapped: row.try_get("has_unmapped")?,
+                    note: row.try_get("note")?,
+                    currency: row.try_get("currency")?,
+                    goods_amount: row.try_get("goods_amount")?,
+                    shipping_fee: row.try_get("shipping_fee")?,
+                    discount: row.try_get("discount")?,
+                    total_amount: row.try_get("total_amount")?,
+                    created_at_1688: row.try_get("created_at_1688")?,
+                    modified_at_1688: row.try_get("modified_at_1688")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    lines: lines.remove(&id).unwrap_or_default(),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
     }
 }
 
@@ -719,55 +787,17 @@ impl Store for PostgresStore {
         account: &str,
         order_id_1688: i64,
     ) -> StoreResult<Option<StoredOrder>> {
-        let Some(row) = sqlx::query(
-            "SELECT id, po_number, source, account, order_id_1688, status, status_1688, supplier_id,
-                    warehouse_id, has_unmapped, note, currency, goods_amount, shipping_fee, discount,
-                    total_amount, created_at_1688, modified_at_1688, created_at, updated_at
-             FROM purchase_orders WHERE account = $1 AND order_id_1688 = $2",
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM purchase_orders WHERE account = $1 AND order_id_1688 = $2",
         )
         .bind(account)
         .bind(order_id_1688)
         .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let id: i64 = row.try_get("id")?;
-        let lines = sqlx::query(
-            "SELECT id, line_no, sub_item_id_1688, offer_id, spec_id, sku_id_1688, title, attributes,
-                    quantity, unit_price, amount, merchant_sku, mapping_status, mapping_source,
-                    merchant_quantity, merchant_unit_cost, received_qty
-             FROM purchase_order_lines WHERE purchase_order_id = $1 ORDER BY line_no, id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(line_from_row)
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        Ok(Some(StoredOrder {
-            id,
-            po_number: row.try_get("po_number")?,
-            source: row.try_get("source")?,
-            account: row.try_get("account")?,
-            order_id_1688: row.try_get("order_id_1688")?,
-            status: row.try_get("status")?,
-            status_1688: row.try_get("status_1688")?,
-            supplier_id: row.try_get("supplier_id")?,
-            warehouse_id: row.try_get("warehouse_id")?,
-            has_unmapped: row.try_get("has_unmapped")?,
-            note: row.try_get("note")?,
-            currency: row.try_get("currency")?,
-            goods_amount: row.try_get("goods_amount")?,
-            shipping_fee: row.try_get("shipping_fee")?,
-            discount: row.try_get("discount")?,
-            total_amount: row.try_get("total_amount")?,
-            created_at_1688: row.try_get("created_at_1688")?,
-            modified_at_1688: row.try_get("modified_at_1688")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-            lines,
-        }))
+        .await?;
+        match id {
+            Some(id) => Ok(self.fetch_orders(&[id]).await?.pop()),
+            None => Ok(None),
+        }
     }
 
     async fn recent_runs(&self, limit: u32) -> StoreResult<Vec<SyncRunRow>> {
@@ -1077,6 +1107,596 @@ impl Store for PostgresStore {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
+    }
+
+    async fn add_tracking_number(
+        &self,
+        po_number: &str,
+        tracking_no: &str,
+        carrier: Option<&str>,
+        source: TrackingSource,
+    ) -> StoreResult<bool> {
+        let tracking_no = tracking_no.trim();
+        if tracking_no.is_empty() {
+            return Err(ReceivingError::EmptyTrackingNumber.into());
+        }
+        let carrier = carrier.map(str::trim).filter(|c| !c.is_empty());
+        let mut tx = self.pool.begin().await?;
+        let Some(order_id): Option<i64> =
+            sqlx::query_scalar("SELECT id FROM purchase_orders WHERE po_number = $1")
+                .bind(po_number.trim())
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Err(ReceivingError::UnknownOrder {
+                po_number: po_number.trim().to_owned(),
+            }
+            .into());
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO tracking_numbers (purchase_order_id, tracking_no, carrier, source)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (purchase_order_id, tracking_no) DO NOTHING",
+        )
+        .bind(order_id)
+        .bind(tracking_no)
+        .bind(carrier)
+        .bind(source.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if !inserted && carrier.is_some() {
+            sqlx::query(
+                "UPDATE tracking_numbers SET carrier = $3
+                 WHERE purchase_order_id = $1 AND tracking_no = $2 AND carrier IS DISTINCT FROM $3",
+            )
+            .bind(order_id)
+            .bind(tracking_no)
+            .bind(carrier)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn orders_for_tracking(&self, tracking_no: &str) -> StoreResult<Vec<StoredOrder>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT purchase_order_id FROM tracking_numbers WHERE tracking_no = $1",
+        )
+        .bind(tracking_no.trim())
+        .fetch_all(&self.pool)
+        .await?;
+        self.fetch_orders(&ids).await
+    }
+
+    async fn find_order_by_po_number(&self, po_number: &str) -> StoreResult<Option<StoredOrder>> {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM purchase_orders WHERE po_number = $1")
+                .bind(po_number.trim())
+                .fetch_optional(&self.pool)
+                .await?;
+        match id {
+            Some(id) => Ok(self.fetch_orders(&[id]).await?.pop()),
+            None => Ok(None),
+        }
+    }
+
+    async fn preview_receipt(
+        &self,
+        request: &ReceiptRequest,
+        tolerance_percent: Decimal,
+    ) -> StoreResult<ReceiptPlan> {
+        request.validate()?;
+        let mut tx = self.pool.begin().await?;
+        let plan = plan_receipt_in(&mut tx, request, tolerance_percent, false).await;
+        tx.rollback().await?;
+        plan
+    }
+
+    async fn receive(
+        &self,
+        request: &ReceiptRequest,
+        tolerance_percent: Decimal,
+    ) -> StoreResult<ReceiptOutcome> {
+        request.validate()?;
+        let mut tx = self.pool.begin().await?;
+        // A refusal drops the transaction, which rolls back: nothing was written yet.
+        let plan = plan_receipt_in(&mut tx, request, tolerance_percent, true).await?;
+        let warehouse_id = plan.warehouse.id;
+        let receipt_id: i64 = sqlx::query_scalar(
+            "INSERT INTO receipts (warehouse_id, tracking_no, note) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(warehouse_id)
+        .bind(request.tracking_no())
+        .bind(request.note.as_deref().map(str::trim).filter(|n| !n.is_empty()))
+        .fetch_one(&mut *tx)
+        .await?;
+
+        let order_ids: Vec<i64> = plan.lines.iter().map(|l| l.purchase_order_id).collect();
+        let line_ids: Vec<i64> = plan.lines.iter().map(|l| l.line_id).collect();
+        let skus: Vec<&str> = plan.lines.iter().map(|l| l.merchant_sku.as_str()).collect();
+        let quantities: Vec<Decimal> = plan.lines.iter().map(|l| l.quantity).collect();
+        sqlx::query(
+            "INSERT INTO receipt_lines (receipt_id, purchase_order_id, purchase_order_line_id, merchant_sku, quantity)
+             SELECT $1, r.* FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::numeric[]) AS r",
+        )
+        .bind(receipt_id)
+        .bind(&order_ids)
+        .bind(&line_ids)
+        .bind(&skus)
+        .bind(&quantities)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE purchase_order_lines AS l
+             SET received_qty = l.received_qty + r.quantity, updated_at = now()
+             FROM UNNEST($1::bigint[], $2::numeric[]) AS r (id, quantity)
+             WHERE l.id = r.id",
+        )
+        .bind(&line_ids)
+        .bind(&quantities)
+        .execute(&mut *tx)
+        .await?;
+        let po_ids: Vec<i64> = plan.orders.iter().map(|o| o.purchase_order_id).collect();
+        let statuses: Vec<&str> = plan.orders.iter().map(|o| o.status.as_str()).collect();
+        // An order without a warehouse now has one: where its goods are.
+        sqlx::query(
+            "UPDATE purchase_orders AS po
+             SET status = r.status, warehouse_id = coalesce(po.warehouse_id, $3), updated_at = now()
+             FROM UNNEST($1::bigint[], $2::text[]) AS r (id, status)
+             WHERE po.id = r.id",
+        )
+        .bind(&po_ids)
+        .bind(&statuses)
+        .bind(warehouse_id)
+        .execute(&mut *tx)
+        .await?;
+        // In SKU order, so that two receipts stocking the same SKUs lock their rows in the
+        // same order.
+        let stock = plan.stock();
+        let stock_skus: Vec<&str> = stock.iter().map(|(s, _)| s.as_str()).collect();
+        let stock_qty: Vec<Decimal> = stock.iter().map(|(_, q)| *q).collect();
+        sqlx::query(
+            "INSERT INTO inventory AS i (warehouse_id, merchant_sku, on_hand)
+             SELECT $1, s.* FROM UNNEST($2::text[], $3::numeric[]) AS s
+             ON CONFLICT (warehouse_id, merchant_sku) DO UPDATE
+             SET on_hand = i.on_hand + EXCLUDED.on_hand, updated_at = now()",
+        )
+        .bind(warehouse_id)
+        .bind(&stock_skus)
+        .bind(&stock_qty)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO inventory_movements (warehouse_id, merchant_sku, quantity, reason, receipt_id, receipt_line_id)
+             SELECT $1, merchant_sku, quantity, 'receipt', receipt_id, id
+             FROM receipt_lines WHERE receipt_id = $2 ORDER BY id",
+        )
+        .bind(warehouse_id)
+        .bind(receipt_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ReceiptOutcome {
+            receipt_id,
+            warehouse: plan.warehouse,
+            lines: plan.lines,
+            orders: plan.orders,
+        })
+    }
+
+    async fn receipt(&self, id: i64) -> StoreResult<Option<StoredReceipt>> {
+        let Some(r) = sqlx::query(
+            "SELECT r.id, r.warehouse_id, w.code, w.name, r.tracking_no, r.received_at, r.note
+             FROM receipts r JOIN warehouses w ON w.id = r.warehouse_id
+             WHERE r.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let lines = sqlx::query(
+            "SELECT rl.id, rl.purchase_order_id, o.po_number, rl.purchase_order_line_id, l.line_no,
+                    l.title, rl.merchant_sku, m.name, m.gtin, rl.quantity
+             FROM receipt_lines rl
+             LEFT JOIN purchase_orders o ON o.id = rl.purchase_order_id
+             LEFT JOIN purchase_order_lines l ON l.id = rl.purchase_order_line_id
+             LEFT JOIN merchant_skus m ON m.sku = rl.merchant_sku
+             WHERE rl.receipt_id = $1
+             ORDER BY rl.id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|l| {
+            Ok(StoredReceiptLine {
+                id: l.try_get("id")?,
+                purchase_order_id: l.try_get("purchase_order_id")?,
+                po_number: l.try_get("po_number")?,
+                purchase_order_line_id: l.try_get("purchase_order_line_id")?,
+                line_no: l.try_get("line_no")?,
+                title: l.try_get("title")?,
+                merchant_sku: l.try_get("merchant_sku")?,
+                name: l.try_get("name")?,
+                gtin: l.try_get("gtin")?,
+                quantity: l.try_get("quantity")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Some(StoredReceipt {
+            id: r.try_get("id")?,
+            warehouse_id: r.try_get("warehouse_id")?,
+            warehouse_code: r.try_get("code")?,
+            warehouse_name: r.try_get("name")?,
+            tracking_no: r.try_get("tracking_no")?,
+            received_at: r.try_get("received_at")?,
+            note: r.try_get("note")?,
+            lines,
+        }))
+    }
+
+    async fn inventory(&self, warehouse_code: &str) -> StoreResult<Vec<InventoryRow>> {
+        let code = warehouse_code.trim();
+        let Some(warehouse_id): Option<i64> =
+            sqlx::query_scalar("SELECT id FROM warehouses WHERE code = $1")
+                .bind(code)
+                .fetch_optional(&self.pool)
+                .await?
+        else {
+            return Err(WarehouseError::Unknown {
+                code: code.to_owned(),
+            }
+            .into());
+        };
+        // COLLATE "C": SKUs in byte order, as SQLite sorts them.
+        let rows = sqlx::query(
+            "SELECT i.merchant_sku, m.name, m.gtin, i.on_hand, i.updated_at
+             FROM inventory i LEFT JOIN merchant_skus m ON m.sku = i.merchant_sku
+             WHERE i.warehouse_id = $1
+             ORDER BY i.merchant_sku COLLATE \"C\"",
+        )
+        .bind(warehouse_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(InventoryRow {
+                    merchant_sku: r.try_get("merchant_sku")?,
+                    name: r.try_get("name")?,
+                    gtin: r.try_get("gtin")?,
+                    on_hand: r.try_get("on_hand")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    async fn add_warehouse(&self, code: &str, name: &str) -> StoreResult<WarehouseChange> {
+        let code = check_warehouse_code(code)?;
+        let name = match name.trim() {
+            "" => code,
+            n => n,
+        };
+        let created: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO warehouses (code, name) VALUES ($1, $2)
+             ON CONFLICT (code) DO NOTHING RETURNING id",
+        )
+        .bind(code)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(id) = created {
+            return Ok(WarehouseChange::Created(id));
+        }
+        let renamed: Option<i64> = sqlx::query_scalar(
+            "UPDATE warehouses SET name = $2 WHERE code = $1 AND name <> $2 RETURNING id",
+        )
+        .bind(code)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(id) = renamed {
+            return Ok(WarehouseChange::Renamed(id));
+        }
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM warehouses WHERE code = $1")
+            .bind(code)
+            .fetch_optional(&self.pool)
+            .await?;
+        // None only when it was deleted between the statements: report it as unknown.
+        id.map(WarehouseChange::Unchanged).ok_or_else(|| {
+            WarehouseError::Unknown {
+                code: code.to_owned(),
+            }
+            .into()
+        })
+    }
+
+    async fn list_warehouses(&self) -> StoreResult<Vec<WarehouseRow>> {
+        let rows = sqlx::query(
+            "SELECT w.id, w.code, w.name,
+                    (SELECT count(*) FROM purchase_orders o WHERE o.warehouse_id = w.id) AS purchase_orders,
+                    (SELECT coalesce(sum(i.on_hand), 0) FROM inventory i
+                     WHERE i.warehouse_id = w.id AND i.on_hand > 0) AS on_hand,
+                    (SELECT count(*) FROM inventory i
+                     WHERE i.warehouse_id = w.id AND i.on_hand > 0) AS skus_in_stock
+             FROM warehouses w
+             ORDER BY w.code COLLATE \"C\"",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(WarehouseRow {
+                    id: r.try_get("id")?,
+                    code: r.try_get("code")?,
+                    name: r.try_get("name")?,
+                    purchase_orders: count(r.try_get("purchase_orders")?),
+                    on_hand: r.try_get("on_hand")?,
+                    skus_in_stock: count(r.try_get("skus_in_stock")?),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(StoreError::from)
+    }
+
+    async fn delete_warehouse(&self, code: &str, force: bool) -> StoreResult<WarehouseDeletion> {
+        let code = code.trim();
+        let mut tx = self.pool.begin().await?;
+        // FOR UPDATE conflicts with the key-share lock that inserting a row referencing
+        // the warehouse takes, so no order or receipt lands in it meanwhile. Warehouse
+        // first, then orders: the order in which receive takes them too.
+        let Some(warehouse_id): Option<i64> =
+            sqlx::query_scalar("SELECT id FROM warehouses WHERE code = $1 FOR UPDATE")
+                .bind(code)
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Err(WarehouseError::Unknown {
+                code: code.to_owned(),
+            }
+            .into());
+        };
+        sqlx::query(
+            "SELECT id FROM purchase_orders WHERE warehouse_id = $1 ORDER BY id FOR UPDATE",
+        )
+        .bind(warehouse_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let stock = sqlx::query(
+            "SELECT coalesce(sum(on_hand), 0) AS on_hand, count(*) AS skus
+             FROM inventory WHERE warehouse_id = $1 AND on_hand > 0",
+        )
+        .bind(warehouse_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let on_hand: Decimal = stock.try_get("on_hand")?;
+        let skus = count(stock.try_get("skus")?);
+        let received: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM purchase_orders o
+             WHERE o.warehouse_id = $1
+               AND EXISTS (SELECT 1 FROM purchase_order_lines l
+                           WHERE l.purchase_order_id = o.id AND l.received_qty > 0)",
+        )
+        .bind(warehouse_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        check_warehouse_deletion(code, on_hand, skus, count(received), force)?;
+
+        let tombstones = sqlx::query(
+            "INSERT INTO sync_tombstones (account, order_id_1688, reason)
+             SELECT account, order_id_1688, $2 FROM purchase_orders
+             WHERE warehouse_id = $1 AND account IS NOT NULL AND order_id_1688 IS NOT NULL
+             ON CONFLICT (account, order_id_1688) DO NOTHING",
+        )
+        .bind(warehouse_id)
+        .bind(warehouse_tombstone_reason(code))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM inventory_movements WHERE warehouse_id = $1")
+            .bind(warehouse_id)
+            .execute(&mut *tx)
+            .await?;
+        let inventory_rows = sqlx::query("DELETE FROM inventory WHERE warehouse_id = $1")
+            .bind(warehouse_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let receipts = sqlx::query("DELETE FROM receipts WHERE warehouse_id = $1")
+            .bind(warehouse_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let purchase_orders = sqlx::query("DELETE FROM purchase_orders WHERE warehouse_id = $1")
+            .bind(warehouse_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM warehouses WHERE id = $1")
+            .bind(warehouse_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(WarehouseDeletion {
+            purchase_orders,
+            tombstones,
+            receipts,
+            inventory_rows,
+            on_hand,
+        })
+    }
+
+    async fn clear_tombstone(&self, account: &str, order_id_1688: i64) -> StoreResult<bool> {
+        let deleted =
+            sqlx::query("DELETE FROM sync_tombstones WHERE account = $1 AND order_id_1688 = $2")
+                .bind(account)
+                .bind(order_id_1688)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(deleted > 0)
+    }
+}
+
+/// The orders of a receipt, read with their warehouse's code.
+macro_rules! orders_to_receive {
+    () => {
+        "SELECT o.id, o.po_number, o.status, o.warehouse_id, w.code AS warehouse_code
+         FROM purchase_orders o LEFT JOIN warehouses w ON w.id = o.warehouse_id
+         WHERE o.id = ANY($1)
+         ORDER BY o.id"
+    };
+}
+
+/// Their lines, with the GTIN and name of each line's merchant SKU.
+macro_rules! lines_to_receive {
+    () => {
+        "SELECT l.purchase_order_id, l.id, l.line_no, l.title, l.merchant_sku, m.gtin, m.name,
+                l.quantity, l.merchant_quantity, l.received_qty
+         FROM purchase_order_lines l LEFT JOIN merchant_skus m ON m.sku = l.merchant_sku
+         WHERE l.purchase_order_id = ANY($1)
+         ORDER BY l.purchase_order_id, l.line_no, l.id"
+    };
+}
+
+/// Reads what a receipt needs and decides it. With `lock`, the warehouse is held against
+/// deletion and the orders and then their lines are locked, in id order, until the
+/// transaction ends; each locking read returns the rows as the last committed writer
+/// left them, so a receipt that waited for another sees what that one received.
+async fn plan_receipt_in(
+    tx: &mut Transaction<'static, Postgres>,
+    request: &ReceiptRequest,
+    tolerance_percent: Decimal,
+    lock: bool,
+) -> StoreResult<ReceiptPlan> {
+    let code = request.warehouse_code.trim();
+    let warehouse = sqlx::query(if lock {
+        "SELECT id, code FROM warehouses WHERE code = $1 FOR KEY SHARE"
+    } else {
+        "SELECT id, code FROM warehouses WHERE code = $1"
+    })
+    .bind(code)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(warehouse) = warehouse else {
+        return Err(ReceivingError::UnknownWarehouse {
+            code: code.to_owned(),
+        }
+        .into());
+    };
+    let warehouse = ReceivingWarehouse {
+        id: warehouse.try_get("id")?,
+        code: warehouse.try_get("code")?,
+    };
+    let po_numbers = request.po_numbers();
+    let mut named = HashMap::new();
+    if !po_numbers.is_empty() {
+        for r in sqlx::query("SELECT po_number, id FROM purchase_orders WHERE po_number = ANY($1)")
+            .bind(&po_numbers)
+            .fetch_all(&mut **tx)
+            .await?
+        {
+            named.insert(r.try_get("po_number")?, r.try_get("id")?);
+        }
+    }
+    let carrying: HashSet<i64> = match request.tracking_no() {
+        Some(t) => sqlx::query_scalar(
+            "SELECT DISTINCT purchase_order_id FROM tracking_numbers WHERE tracking_no = $1",
+        )
+        .bind(t)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect(),
+        None => HashSet::new(),
+    };
+    let ids = shared::receipt_order_ids(request, &named, &carrying)?;
+
+    let rows = sqlx::query(if lock {
+        concat!(orders_to_receive!(), " FOR NO KEY UPDATE OF o")
+    } else {
+        orders_to_receive!()
+    })
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut orders = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let status: String = r.try_get("status")?;
+        orders.push(OrderToReceive {
+            id: r.try_get("id")?,
+            po_number: r.try_get("po_number")?,
+            status: PoStatus::parse(&status).ok_or(StoreError::Corrupt {
+                column: "purchase_orders.status",
+                value: status,
+            })?,
+            warehouse_id: r.try_get("warehouse_id")?,
+            warehouse_code: r.try_get("warehouse_code")?,
+            lines: Vec::new(),
+        });
+    }
+    if orders.is_empty() {
+        return Err(shared::orders_gone(request).into());
+    }
+    let rows = sqlx::query(if lock {
+        concat!(lines_to_receive!(), " FOR NO KEY UPDATE OF l")
+    } else {
+        lines_to_receive!()
+    })
+    .bind(&ids)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut lines = Vec::with_capacity(rows.len());
+    for r in &rows {
+        lines.push((
+            r.try_get("purchase_order_id")?,
+            LineToReceive {
+                id: r.try_get("id")?,
+                line_no: r.try_get("line_no")?,
+                title: r.try_get("title")?,
+                merchant_sku: r.try_get("merchant_sku")?,
+                gtin: r.try_get("gtin")?,
+                name: r.try_get("name")?,
+                quantity: r.try_get("quantity")?,
+                merchant_quantity: r.try_get("merchant_quantity")?,
+                received_qty: r.try_get("received_qty")?,
+            },
+        ));
+    }
+    shared::attach_lines(&mut orders, lines);
+
+    match plan_receipt(&warehouse, &orders, &request.scans, tolerance_percent) {
+        Ok(plan) => Ok(plan),
+        Err(err @ ReceivingError::UnknownCode { .. }) => {
+            let ReceivingError::UnknownCode { code, .. } = &err else {
+                unreachable!()
+            };
+            let others: Vec<String> = sqlx::query(
+                "SELECT DISTINCT o.id, o.po_number
+                 FROM purchase_order_lines l JOIN purchase_orders o ON o.id = l.purchase_order_id
+                 WHERE l.merchant_sku IN (SELECT $1::text UNION SELECT sku FROM merchant_skus WHERE gtin = $1)
+                   AND o.status IN ('on_the_way', 'partially_received')
+                   AND NOT (o.id = ANY($2))
+                 ORDER BY o.id
+                 LIMIT $3",
+            )
+            .bind(code)
+            .bind(&ids)
+            .bind(shared::OTHER_ORDERS_SHOWN)
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("po_number"))
+            .collect::<Result<_, sqlx::Error>>()?;
+            Err(shared::on_another_order(err, others).into())
+        }
+        Err(err) => Err(err.into()),
     }
 }
 

@@ -8,8 +8,8 @@ use rust_decimal::Decimal;
 use sha1::{Digest, Sha1};
 
 use crate::domain::{
-    IncomingLine, IncomingOrder, Line1688, MappingTable, PriceRange, Product1688, ProductSku1688,
-    SkuMapping, SupplierRef,
+    IncomingLine, IncomingOrder, Line1688, LineToReceive, MappingTable, OrderToReceive, PriceRange,
+    Product1688, ProductSku1688, ReceiptRequest, ReceivingError, SkuMapping, SupplierRef,
 };
 
 use super::{Fence, MerchantSku, Numbered, PageOutcome, StoreError, StoreResult};
@@ -565,6 +565,98 @@ pub(crate) fn remapped_orders(remaps: &[Remap]) -> Vec<i64> {
         .map(|r| r.purchase_order_id)
         .filter(|id| seen.insert(*id))
         .collect()
+}
+
+/// At most this many other orders are named when a scanned code is on none of the
+/// receipt's orders.
+pub(crate) const OTHER_ORDERS_SHOWN: i64 = 5;
+
+/// The purchase orders a receipt is for, by id: the named ones (`named`: po_number to
+/// id, for those that exist), which must all carry the tracking number when one is given
+/// (`carrying`: the ids of the orders that carry it); else those carrying it.
+pub(crate) fn receipt_order_ids(
+    request: &ReceiptRequest,
+    named: &HashMap<String, i64>,
+    carrying: &HashSet<i64>,
+) -> Result<Vec<i64>, ReceivingError> {
+    let po_numbers = request.po_numbers();
+    let tracking_no = request.tracking_no();
+    if let Some(t) = tracking_no
+        && carrying.is_empty()
+    {
+        return Err(ReceivingError::UnknownTrackingNumber {
+            tracking_no: t.to_owned(),
+        });
+    }
+    let mut ids = Vec::new();
+    for p in &po_numbers {
+        let Some(&id) = named.get(*p) else {
+            return Err(ReceivingError::UnknownOrder {
+                po_number: (*p).to_owned(),
+            });
+        };
+        if let Some(t) = tracking_no
+            && !carrying.contains(&id)
+        {
+            return Err(ReceivingError::NotOnTracking {
+                po_number: (*p).to_owned(),
+                tracking_no: t.to_owned(),
+            });
+        }
+        ids.push(id);
+    }
+    if po_numbers.is_empty() {
+        if tracking_no.is_none() {
+            return Err(ReceivingError::NoOrders);
+        }
+        ids.extend(carrying.iter().copied());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// The error for orders that vanished between finding and locking them (a warehouse
+/// delete): as if they had never been found.
+pub(crate) fn orders_gone(request: &ReceiptRequest) -> ReceivingError {
+    match (request.po_numbers().first(), request.tracking_no()) {
+        (Some(p), _) => ReceivingError::UnknownOrder {
+            po_number: (*p).to_owned(),
+        },
+        (None, Some(t)) => ReceivingError::UnknownTrackingNumber {
+            tracking_no: t.to_owned(),
+        },
+        (None, None) => ReceivingError::NoOrders,
+    }
+}
+
+/// Gives each order its lines (`lines`: purchase order id and line, in line order).
+pub(crate) fn attach_lines(orders: &mut [OrderToReceive], lines: Vec<(i64, LineToReceive)>) {
+    let index: HashMap<i64, usize> = orders.iter().enumerate().map(|(i, o)| (o.id, i)).collect();
+    for (order_id, line) in lines {
+        if let Some(&i) = index.get(&order_id) {
+            orders[i].lines.push(line);
+        }
+    }
+}
+
+/// A code on none of the receipt's orders but on `others` (open orders elsewhere) is "a
+/// line of another order", which says more than "unknown". Unless the receipt's orders
+/// have unmapped lines: the scanned item is then likelier one of those (its merchant SKU
+/// is on other orders, mapped), and the error that says to map them helps more.
+pub(crate) fn on_another_order(err: ReceivingError, others: Vec<String>) -> ReceivingError {
+    match err {
+        ReceivingError::UnknownCode {
+            code,
+            po_numbers,
+            unmapped,
+        } if !others.is_empty() && unmapped.is_empty() => ReceivingError::CodeOfAnotherOrder {
+            code,
+            po_numbers,
+            other_po_numbers: others,
+        },
+        other => other,
+    }
 }
 
 fn invalid(line: usize, message: String) -> StoreError {

@@ -18,16 +18,22 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 
+use crate::domain::receiving::{
+    check_warehouse_code, check_warehouse_deletion, plan_receipt, warehouse_tombstone_reason,
+};
 use crate::domain::{
-    IncomingOrder, Product1688, RunKind, RunStatus, SkuMapping, SupplierRef, SyncWindow,
+    IncomingOrder, LineToReceive, OrderToReceive, PoStatus, Product1688, ReceiptPlan,
+    ReceiptRequest, ReceivingError, ReceivingWarehouse, RunKind, RunStatus, SkuMapping,
+    SupplierRef, SyncWindow, TrackingSource, WarehouseError,
 };
 
 use super::shared::{self, ExistingOrder, PagePlan, WaitingLine};
 use super::{
-    AccountRunStatus, Backend, BackfillProgress, Fence, ImportOutcome, Lease, LeaseRow,
-    MappingChange, MerchantSku, Numbered, PageOutcome, PageTarget, ProductUpsert, RunCounts, Store,
-    StoreError, StoreResult, StoredLine, StoredOrder, StoredProductSku, SupplierRow, SyncRunRow,
-    Totals, UnmappedItem,
+    AccountRunStatus, Backend, BackfillProgress, Fence, ImportOutcome, InventoryRow, Lease,
+    LeaseRow, MappingChange, MerchantSku, Numbered, PageOutcome, PageTarget, ProductUpsert,
+    ReceiptOutcome, RunCounts, Store, StoreError, StoreResult, StoredLine, StoredOrder,
+    StoredProductSku, StoredReceipt, StoredReceiptLine, SupplierRow, SyncRunRow, Totals,
+    UnmappedItem, WarehouseChange, WarehouseDeletion, WarehouseRow,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -91,6 +97,70 @@ impl SqliteStore {
 
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
         Ok(self.pool.begin_with(BEGIN_WRITE).await?)
+    }
+
+    /// The purchase orders `ids` with their lines, by id; missing ids are skipped.
+    async fn fetch_orders(&self, ids: &[i64]) -> StoreResult<Vec<StoredOrder>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One read transaction: the orders and their lines from the same snapshot.
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT id, po_number, source, account, order_id_1688, status, status_1688, supplier_id,
+                    warehouse_id, has_unmapped, note, currency, goods_amount, shipping_fee, discount,
+                    total_amount, created_at_1688, modified_at_1688, created_at, updated_at
+             FROM purchase_orders WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY id",
+        )
+        .bind(json_list(ids))
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut lines: HashMap<i64, Vec<StoredLine>> = HashMap::new();
+        for r in sqlx::query(
+            "SELECT purchase_order_id, id, line_no, sub_item_id_1688, offer_id, spec_id, sku_id_1688,
+                    title, attributes, quantity, unit_price, amount, merchant_sku, mapping_status,
+                    mapping_source, merchant_quantity, merchant_unit_cost, received_qty
+             FROM purchase_order_lines WHERE purchase_order_id IN (SELECT value FROM json_each(?1))
+             ORDER BY purchase_order_id, line_no, id",
+        )
+        .bind(json_list(ids))
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            lines
+                .entry(r.try_get("purchase_order_id")?)
+                .or_default()
+                .push(line_from_row(&r)?);
+        }
+        tx.rollback().await?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.try_get("id")?;
+                Ok(StoredOrder {
+                    id,
+                    po_number: row.try_get("po_number")?,
+                    source: row.try_get("source")?,
+                    account: row.try_get("account")?,
+                    order_id_1688: row.try_get("order_id_1688")?,
+                    status: row.try_get("status")?,
+                    status_1688: row.try_get("status_1688")?,
+                    supplier_id: row.try_get("supplier_id")?,
+                    warehouse_id: row.try_get("warehouse_id")?,
+                    has_unmapped: row.try_get("has_unmapped")?,
+                    note: row.try_get("note")?,
+                    currency: row.try_get("currency")?,
+                    goods_amount: get_opt_dec(row, "goods_amount")?,
+                    shipping_fee: get_opt_dec(row, "shipping_fee")?,
+                    discount: get_opt_dec(row, "discount")?,
+                    total_amount: get_opt_dec(row, "total_amount")?,
+                    created_at_1688: get_opt_ts(row, "created_at_1688")?,
+                    modified_at_1688: get_opt_ts(row, "modified_at_1688")?,
+                    created_at: get_ts(row, "created_at")?,
+                    updated_at: get_ts(row, "updated_at")?,
+                    lines: lines.remove(&id).unwrap_or_default(),
+                })
+            })
+            .collect()
     }
 }
 
@@ -747,55 +817,17 @@ impl Store for SqliteStore {
         account: &str,
         order_id_1688: i64,
     ) -> StoreResult<Option<StoredOrder>> {
-        let Some(row) = sqlx::query(
-            "SELECT id, po_number, source, account, order_id_1688, status, status_1688, supplier_id,
-                    warehouse_id, has_unmapped, note, currency, goods_amount, shipping_fee, discount,
-                    total_amount, created_at_1688, modified_at_1688, created_at, updated_at
-             FROM purchase_orders WHERE account = ?1 AND order_id_1688 = ?2",
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM purchase_orders WHERE account = ?1 AND order_id_1688 = ?2",
         )
         .bind(account)
         .bind(order_id_1688)
         .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let id: i64 = row.try_get("id")?;
-        let lines = sqlx::query(
-            "SELECT id, line_no, sub_item_id_1688, offer_id, spec_id, sku_id_1688, title, attributes,
-                    quantity, unit_price, amount, merchant_sku, mapping_status, mapping_source,
-                    merchant_quantity, merchant_unit_cost, received_qty
-             FROM purchase_order_lines WHERE purchase_order_id = ?1 ORDER BY line_no, id",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(line_from_row)
-        .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Some(StoredOrder {
-            id,
-            po_number: row.try_get("po_number")?,
-            source: row.try_get("source")?,
-            account: row.try_get("account")?,
-            order_id_1688: row.try_get("order_id_1688")?,
-            status: row.try_get("status")?,
-            status_1688: row.try_get("status_1688")?,
-            supplier_id: row.try_get("supplier_id")?,
-            warehouse_id: row.try_get("warehouse_id")?,
-            has_unmapped: row.try_get("has_unmapped")?,
-            note: row.try_get("note")?,
-            currency: row.try_get("currency")?,
-            goods_amount: get_opt_dec(&row, "goods_amount")?,
-            shipping_fee: get_opt_dec(&row, "shipping_fee")?,
-            discount: get_opt_dec(&row, "discount")?,
-            total_amount: get_opt_dec(&row, "total_amount")?,
-            created_at_1688: get_opt_ts(&row, "created_at_1688")?,
-            modified_at_1688: get_opt_ts(&row, "modified_at_1688")?,
-            created_at: get_ts(&row, "created_at")?,
-            updated_at: get_ts(&row, "updated_at")?,
-            lines,
-        }))
+        .await?;
+        match id {
+            Some(id) => Ok(self.fetch_orders(&[id]).await?.pop()),
+            None => Ok(None),
+        }
     }
 
     async fn recent_runs(&self, limit: u32) -> StoreResult<Vec<SyncRunRow>> {
@@ -1114,6 +1146,610 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn add_tracking_number(
+        &self,
+        po_number: &str,
+        tracking_no: &str,
+        carrier: Option<&str>,
+        source: TrackingSource,
+    ) -> StoreResult<bool> {
+        let tracking_no = tracking_no.trim();
+        if tracking_no.is_empty() {
+            return Err(ReceivingError::EmptyTrackingNumber.into());
+        }
+        let carrier = carrier.map(str::trim).filter(|c| !c.is_empty());
+        let mut tx = self.begin_write().await?;
+        let Some(order_id): Option<i64> =
+            sqlx::query_scalar("SELECT id FROM purchase_orders WHERE po_number = ?1")
+                .bind(po_number.trim())
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Err(ReceivingError::UnknownOrder {
+                po_number: po_number.trim().to_owned(),
+            }
+            .into());
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO tracking_numbers (purchase_order_id, tracking_no, carrier, source)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (purchase_order_id, tracking_no) DO NOTHING",
+        )
+        .bind(order_id)
+        .bind(tracking_no)
+        .bind(carrier)
+        .bind(source.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if !inserted && carrier.is_some() {
+            sqlx::query(
+                "UPDATE tracking_numbers SET carrier = ?3
+                 WHERE purchase_order_id = ?1 AND tracking_no = ?2 AND carrier IS NOT ?3",
+            )
+            .bind(order_id)
+            .bind(tracking_no)
+            .bind(carrier)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn orders_for_tracking(&self, tracking_no: &str) -> StoreResult<Vec<StoredOrder>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT DISTINCT purchase_order_id FROM tracking_numbers WHERE tracking_no = ?1",
+        )
+        .bind(tracking_no.trim())
+        .fetch_all(&self.pool)
+        .await?;
+        self.fetch_orders(&ids).await
+    }
+
+    async fn find_order_by_po_number(&self, po_number: &str) -> StoreResult<Option<StoredOrder>> {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM purchase_orders WHERE po_number = ?1")
+                .bind(po_number.trim())
+                .fetch_optional(&self.pool)
+                .await?;
+        match id {
+            Some(id) => Ok(self.fetch_orders(&[id]).await?.pop()),
+            None => Ok(None),
+        }
+    }
+
+    async fn preview_receipt(
+        &self,
+        request: &ReceiptRequest,
+        tolerance_percent: Decimal,
+    ) -> StoreResult<ReceiptPlan> {
+        request.validate()?;
+        // A deferred (read) transaction: one snapshot, and no wait for writers.
+        let mut tx = self.pool.begin().await?;
+        let plan = plan_receipt_in(&mut tx, request, tolerance_percent).await;
+        tx.rollback().await?;
+        plan
+    }
+
+    async fn receive(
+        &self,
+        request: &ReceiptRequest,
+        tolerance_percent: Decimal,
+    ) -> StoreResult<ReceiptOutcome> {
+        request.validate()?;
+        // BEGIN IMMEDIATE takes SQLite's one write lock before reading: a receipt racing
+        // this one waits (busy timeout) and then reads what this one wrote.
+        let mut tx = self.begin_write().await?;
+        let plan = plan_receipt_in(&mut tx, request, tolerance_percent).await?;
+        let warehouse_id = plan.warehouse.id;
+        let receipt_id: i64 = sqlx::query_scalar(
+            "INSERT INTO receipts (warehouse_id, tracking_no, note) VALUES (?1, ?2, ?3) RETURNING id",
+        )
+        .bind(warehouse_id)
+        .bind(request.tracking_no())
+        .bind(request.note.as_deref().map(str::trim).filter(|n| !n.is_empty()))
+        .fetch_one(&mut *tx)
+        .await?;
+        for chunk in plan.lines.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO receipt_lines (receipt_id, purchase_order_id, purchase_order_line_id, merchant_sku, quantity) ",
+            );
+            qb.push_values(chunk, |mut b, l| {
+                b.push_bind(receipt_id)
+                    .push_bind(l.purchase_order_id)
+                    .push_bind(l.line_id)
+                    .push_bind(l.merchant_sku.clone())
+                    .push_bind(dec(&l.quantity));
+            });
+            qb.build().execute(&mut *tx).await?;
+        }
+        // Decimals are text: the sums are made here, from the values read under the
+        // write lock, and travel as JSON strings so that they stay exact.
+        let received: Vec<serde_json::Value> = plan
+            .lines
+            .iter()
+            .map(|l| json!([l.line_id, dec(&l.received_qty)]))
+            .collect();
+        sqlx::query(concat!(
+            "UPDATE purchase_order_lines
+             SET received_qty = json_extract(r.value, '$[1]'), updated_at = ",
+            now!(),
+            "
+             FROM json_each(?1) AS r
+             WHERE purchase_order_lines.id = json_extract(r.value, '$[0]')"
+        ))
+        .bind(serde_json::Value::from(received).to_string())
+        .execute(&mut *tx)
+        .await?;
+        let statuses: Vec<serde_json::Value> = plan
+            .orders
+            .iter()
+            .map(|o| json!([o.purchase_order_id, o.status.as_str()]))
+            .collect();
+        // An order without a warehouse now has one: where its goods are.
+        sqlx::query(concat!(
+            "UPDATE purchase_orders
+             SET status = json_extract(r.value, '$[1]'),
+                 warehouse_id = coalesce(purchase_orders.warehouse_id, ?2),
+                 updated_at = ",
+            now!(),
+            "
+             FROM json_each(?1) AS r
+             WHERE purchase_orders.id = json_extract(r.value, '$[0]')"
+        ))
+        .bind(serde_json::Value::from(statuses).to_string())
+        .bind(warehouse_id)
+        .execute(&mut *tx)
+        .await?;
+        let stock = plan.stock();
+        let skus: Vec<&str> = stock.iter().map(|(s, _)| s.as_str()).collect();
+        let mut on_hand: HashMap<String, Decimal> = HashMap::new();
+        for r in sqlx::query(
+            "SELECT merchant_sku, on_hand FROM inventory
+             WHERE warehouse_id = ?1 AND merchant_sku IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(warehouse_id)
+        .bind(json_list(&skus))
+        .fetch_all(&mut *tx)
+        .await?
+        {
+            on_hand.insert(r.try_get("merchant_sku")?, get_dec(&r, "on_hand")?);
+        }
+        for chunk in stock.chunks(CHUNK) {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO inventory (warehouse_id, merchant_sku, on_hand) ",
+            );
+            qb.push_values(chunk, |mut b, (sku, q)| {
+                let total = on_hand.get(sku).copied().unwrap_or_default() + q;
+                b.push_bind(warehouse_id)
+                    .push_bind(sku.clone())
+                    .push_bind(dec(&total));
+            });
+            qb.push(concat!(
+                " ON CONFLICT (warehouse_id, merchant_sku) DO UPDATE SET on_hand = excluded.on_hand, updated_at = ",
+                now!()
+            ));
+            qb.build().execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO inventory_movements (warehouse_id, merchant_sku, quantity, reason, receipt_id, receipt_line_id)
+             SELECT ?1, merchant_sku, quantity, 'receipt', receipt_id, id
+             FROM receipt_lines WHERE receipt_id = ?2 ORDER BY id",
+        )
+        .bind(warehouse_id)
+        .bind(receipt_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ReceiptOutcome {
+            receipt_id,
+            warehouse: plan.warehouse,
+            lines: plan.lines,
+            orders: plan.orders,
+        })
+    }
+
+    async fn receipt(&self, id: i64) -> StoreResult<Option<StoredReceipt>> {
+        let mut tx = self.pool.begin().await?;
+        let Some(r) = sqlx::query(
+            "SELECT r.id, r.warehouse_id, w.code, w.name, r.tracking_no, r.received_at, r.note
+             FROM receipts r JOIN warehouses w ON w.id = r.warehouse_id
+             WHERE r.id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let lines = sqlx::query(
+            "SELECT rl.id, rl.purchase_order_id, o.po_number, rl.purchase_order_line_id, l.line_no,
+                    l.title, rl.merchant_sku, m.name, m.gtin, rl.quantity
+             FROM receipt_lines rl
+             LEFT JOIN purchase_orders o ON o.id = rl.purchase_order_id
+             LEFT JOIN purchase_order_lines l ON l.id = rl.purchase_order_line_id
+             LEFT JOIN merchant_skus m ON m.sku = rl.merchant_sku
+             WHERE rl.receipt_id = ?1
+             ORDER BY rl.id",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|l| {
+            Ok(StoredReceiptLine {
+                id: l.try_get("id")?,
+                purchase_order_id: l.try_get("purchase_order_id")?,
+                po_number: l.try_get("po_number")?,
+                purchase_order_line_id: l.try_get("purchase_order_line_id")?,
+                line_no: l.try_get("line_no")?,
+                title: l.try_get("title")?,
+                merchant_sku: l.try_get("merchant_sku")?,
+                name: l.try_get("name")?,
+                gtin: l.try_get("gtin")?,
+                quantity: get_dec(l, "quantity")?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+        tx.rollback().await?;
+        Ok(Some(StoredReceipt {
+            id: r.try_get("id")?,
+            warehouse_id: r.try_get("warehouse_id")?,
+            warehouse_code: r.try_get("code")?,
+            warehouse_name: r.try_get("name")?,
+            tracking_no: r.try_get("tracking_no")?,
+            received_at: get_ts(&r, "received_at")?,
+            note: r.try_get("note")?,
+            lines,
+        }))
+    }
+
+    async fn inventory(&self, warehouse_code: &str) -> StoreResult<Vec<InventoryRow>> {
+        let code = warehouse_code.trim();
+        let Some(warehouse_id): Option<i64> =
+            sqlx::query_scalar("SELECT id FROM warehouses WHERE code = ?1")
+                .bind(code)
+                .fetch_optional(&self.pool)
+                .await?
+        else {
+            return Err(WarehouseError::Unknown {
+                code: code.to_owned(),
+            }
+            .into());
+        };
+        let rows = sqlx::query(
+            "SELECT i.merchant_sku, m.name, m.gtin, i.on_hand, i.updated_at
+             FROM inventory i LEFT JOIN merchant_skus m ON m.sku = i.merchant_sku
+             WHERE i.warehouse_id = ?1
+             ORDER BY i.merchant_sku",
+        )
+        .bind(warehouse_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(InventoryRow {
+                    merchant_sku: r.try_get("merchant_sku")?,
+                    name: r.try_get("name")?,
+                    gtin: r.try_get("gtin")?,
+                    on_hand: get_dec(r, "on_hand")?,
+                    updated_at: get_ts(r, "updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn add_warehouse(&self, code: &str, name: &str) -> StoreResult<WarehouseChange> {
+        let code = check_warehouse_code(code)?;
+        let name = match name.trim() {
+            "" => code,
+            n => n,
+        };
+        let mut tx = self.begin_write().await?;
+        let existing = sqlx::query("SELECT id, name FROM warehouses WHERE code = ?1")
+            .bind(code)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let change = match existing {
+            None => WarehouseChange::Created(
+                sqlx::query_scalar(
+                    "INSERT INTO warehouses (code, name) VALUES (?1, ?2) RETURNING id",
+                )
+                .bind(code)
+                .bind(name)
+                .fetch_one(&mut *tx)
+                .await?,
+            ),
+            Some(r) if r.try_get::<String, _>("name")? == name => {
+                WarehouseChange::Unchanged(r.try_get("id")?)
+            }
+            Some(r) => {
+                let id: i64 = r.try_get("id")?;
+                sqlx::query("UPDATE warehouses SET name = ?2 WHERE id = ?1")
+                    .bind(id)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                WarehouseChange::Renamed(id)
+            }
+        };
+        tx.commit().await?;
+        Ok(change)
+    }
+
+    async fn list_warehouses(&self) -> StoreResult<Vec<WarehouseRow>> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "SELECT w.id, w.code, w.name,
+                    (SELECT count(*) FROM purchase_orders o WHERE o.warehouse_id = w.id) AS purchase_orders
+             FROM warehouses w
+             ORDER BY w.code",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        // Summed here: SQLite would sum the text decimals as floating point.
+        let mut stock: HashMap<i64, (Decimal, u64)> = HashMap::new();
+        for r in sqlx::query("SELECT warehouse_id, on_hand FROM inventory")
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let on_hand = get_dec(&r, "on_hand")?;
+            if on_hand > Decimal::ZERO {
+                let s = stock.entry(r.try_get("warehouse_id")?).or_default();
+                s.0 += on_hand;
+                s.1 += 1;
+            }
+        }
+        tx.rollback().await?;
+        rows.iter()
+            .map(|r| {
+                let id: i64 = r.try_get("id")?;
+                let (on_hand, skus_in_stock) = stock.get(&id).copied().unwrap_or_default();
+                Ok(WarehouseRow {
+                    id,
+                    code: r.try_get("code")?,
+                    name: r.try_get("name")?,
+                    purchase_orders: get_count(r, "purchase_orders")?,
+                    on_hand,
+                    skus_in_stock,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_warehouse(&self, code: &str, force: bool) -> StoreResult<WarehouseDeletion> {
+        let code = code.trim();
+        let mut tx = self.begin_write().await?;
+        let Some(warehouse_id): Option<i64> =
+            sqlx::query_scalar("SELECT id FROM warehouses WHERE code = ?1")
+                .bind(code)
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            return Err(WarehouseError::Unknown {
+                code: code.to_owned(),
+            }
+            .into());
+        };
+        let (mut on_hand, mut skus) = (Decimal::ZERO, 0u64);
+        for r in sqlx::query("SELECT on_hand FROM inventory WHERE warehouse_id = ?1")
+            .bind(warehouse_id)
+            .fetch_all(&mut *tx)
+            .await?
+        {
+            let q = get_dec(&r, "on_hand")?;
+            if q > Decimal::ZERO {
+                on_hand += q;
+                skus += 1;
+            }
+        }
+        let received: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM purchase_orders o
+             WHERE o.warehouse_id = ?1
+               AND EXISTS (SELECT 1 FROM purchase_order_lines l
+                           WHERE l.purchase_order_id = o.id AND CAST(l.received_qty AS REAL) > 0)",
+        )
+        .bind(warehouse_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        check_warehouse_deletion(
+            code,
+            on_hand,
+            skus,
+            u64::try_from(received).unwrap_or(0),
+            force,
+        )?;
+
+        let tombstones = sqlx::query(
+            "INSERT INTO sync_tombstones (account, order_id_1688, reason)
+             SELECT account, order_id_1688, ?2 FROM purchase_orders
+             WHERE warehouse_id = ?1 AND account IS NOT NULL AND order_id_1688 IS NOT NULL
+             ON CONFLICT (account, order_id_1688) DO NOTHING",
+        )
+        .bind(warehouse_id)
+        .bind(warehouse_tombstone_reason(code))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM inventory_movements WHERE warehouse_id = ?1")
+            .bind(warehouse_id)
+            .execute(&mut *tx)
+            .await?;
+        let inventory_rows = sqlx::query("DELETE FROM inventory WHERE warehouse_id = ?1")
+            .bind(warehouse_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let receipts = sqlx::query("DELETE FROM receipts WHERE warehouse_id = ?1")
+            .bind(warehouse_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let purchase_orders = sqlx::query("DELETE FROM purchase_orders WHERE warehouse_id = ?1")
+            .bind(warehouse_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM warehouses WHERE id = ?1")
+            .bind(warehouse_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(WarehouseDeletion {
+            purchase_orders,
+            tombstones,
+            receipts,
+            inventory_rows,
+            on_hand,
+        })
+    }
+
+    async fn clear_tombstone(&self, account: &str, order_id_1688: i64) -> StoreResult<bool> {
+        let deleted =
+            sqlx::query("DELETE FROM sync_tombstones WHERE account = ?1 AND order_id_1688 = ?2")
+                .bind(account)
+                .bind(order_id_1688)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(deleted > 0)
+    }
+}
+
+/// Reads what a receipt needs and decides it, inside `tx` (a write transaction for a
+/// receipt, so that nobody writes between these reads and the receipt's writes).
+async fn plan_receipt_in(
+    tx: &mut Transaction<'static, Sqlite>,
+    request: &ReceiptRequest,
+    tolerance_percent: Decimal,
+) -> StoreResult<ReceiptPlan> {
+    let code = request.warehouse_code.trim();
+    let Some(warehouse) = sqlx::query("SELECT id, code FROM warehouses WHERE code = ?1")
+        .bind(code)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Err(ReceivingError::UnknownWarehouse {
+            code: code.to_owned(),
+        }
+        .into());
+    };
+    let warehouse = ReceivingWarehouse {
+        id: warehouse.try_get("id")?,
+        code: warehouse.try_get("code")?,
+    };
+    let po_numbers = request.po_numbers();
+    let mut named = HashMap::new();
+    if !po_numbers.is_empty() {
+        for r in sqlx::query(
+            "SELECT po_number, id FROM purchase_orders WHERE po_number IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_list(&po_numbers))
+        .fetch_all(&mut **tx)
+        .await?
+        {
+            named.insert(r.try_get("po_number")?, r.try_get("id")?);
+        }
+    }
+    let carrying: HashSet<i64> = match request.tracking_no() {
+        Some(t) => sqlx::query_scalar(
+            "SELECT DISTINCT purchase_order_id FROM tracking_numbers WHERE tracking_no = ?1",
+        )
+        .bind(t)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
+        .collect(),
+        None => HashSet::new(),
+    };
+    let ids = shared::receipt_order_ids(request, &named, &carrying)?;
+
+    let mut orders = Vec::new();
+    for r in sqlx::query(
+        "SELECT o.id, o.po_number, o.status, o.warehouse_id, w.code AS warehouse_code
+         FROM purchase_orders o LEFT JOIN warehouses w ON w.id = o.warehouse_id
+         WHERE o.id IN (SELECT value FROM json_each(?1))
+         ORDER BY o.id",
+    )
+    .bind(json_list(&ids))
+    .fetch_all(&mut **tx)
+    .await?
+    {
+        let status: String = r.try_get("status")?;
+        orders.push(OrderToReceive {
+            id: r.try_get("id")?,
+            po_number: r.try_get("po_number")?,
+            status: PoStatus::parse(&status).ok_or(StoreError::Corrupt {
+                column: "purchase_orders.status",
+                value: status,
+            })?,
+            warehouse_id: r.try_get("warehouse_id")?,
+            warehouse_code: r.try_get("warehouse_code")?,
+            lines: Vec::new(),
+        });
+    }
+    if orders.is_empty() {
+        return Err(shared::orders_gone(request).into());
+    }
+    let mut lines = Vec::new();
+    for r in sqlx::query(
+        "SELECT l.purchase_order_id, l.id, l.line_no, l.title, l.merchant_sku, m.gtin, m.name,
+                l.quantity, l.merchant_quantity, l.received_qty
+         FROM purchase_order_lines l LEFT JOIN merchant_skus m ON m.sku = l.merchant_sku
+         WHERE l.purchase_order_id IN (SELECT value FROM json_each(?1))
+         ORDER BY l.purchase_order_id, l.line_no, l.id",
+    )
+    .bind(json_list(&ids))
+    .fetch_all(&mut **tx)
+    .await?
+    {
+        lines.push((
+            r.try_get("purchase_order_id")?,
+            LineToReceive {
+                id: r.try_get("id")?,
+                line_no: r.try_get("line_no")?,
+                title: r.try_get("title")?,
+                merchant_sku: r.try_get("merchant_sku")?,
+                gtin: r.try_get("gtin")?,
+                name: r.try_get("name")?,
+                quantity: get_dec(&r, "quantity")?,
+                merchant_quantity: get_opt_dec(&r, "merchant_quantity")?,
+                received_qty: get_dec(&r, "received_qty")?,
+            },
+        ));
+    }
+    shared::attach_lines(&mut orders, lines);
+
+    match plan_receipt(&warehouse, &orders, &request.scans, tolerance_percent) {
+        Ok(plan) => Ok(plan),
+        Err(err @ ReceivingError::UnknownCode { .. }) => {
+            let ReceivingError::UnknownCode { code, .. } = &err else {
+                unreachable!()
+            };
+            let others: Vec<String> = sqlx::query(
+                "SELECT DISTINCT o.id, o.po_number
+                 FROM purchase_order_lines l JOIN purchase_orders o ON o.id = l.purchase_order_id
+                 WHERE l.merchant_sku IN (SELECT ?1 UNION SELECT sku FROM merchant_skus WHERE gtin = ?1)
+                   AND o.status IN ('on_the_way', 'partially_received')
+                   AND o.id NOT IN (SELECT value FROM json_each(?2))
+                 ORDER BY o.id
+                 LIMIT ?3",
+            )
+            .bind(code)
+            .bind(json_list(&ids))
+            .bind(shared::OTHER_ORDERS_SHOWN)
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get("po_number"))
+            .collect::<Result<_, sqlx::Error>>()?;
+            Err(shared::on_another_order(err, others).into())
+        }
+        Err(err) => Err(err.into()),
     }
 }
 

@@ -352,6 +352,71 @@ impl PageWriter<'_> {
     }
 }
 
+/// Brings one 1688 order in on purpose (`orders import-1688`): its tombstone, if any, is
+/// cleared, the order is read with `get.buyerView` and written like a synced page, into
+/// `warehouse` when it is new. The run is recorded as a backfill of that one instant.
+pub async fn import_one(
+    app: &crate::app::Application,
+    account: &str,
+    order_id: i64,
+    warehouse: &str,
+) -> anyhow::Result<PageOutcome> {
+    let store = app.store();
+    let client = app.client(account)?;
+    let warehouse_id = store
+        .list_warehouses()
+        .await?
+        .into_iter()
+        .find(|w| w.code == warehouse)
+        .map(|w| w.id)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "warehouse `{warehouse}` does not exist (add it with `sync1688 warehouses add`)"
+            )
+        })?;
+    let order = client.buyer_view(order_id).await?;
+    if store.clear_tombstone(account, order_id).await? {
+        tracing::info!(
+            account,
+            order_id,
+            "tombstone cleared for a deliberate re-import"
+        );
+    }
+    let window = SyncWindow {
+        start: order.created_at,
+        end: order.created_at,
+    };
+    let run_id = store.begin_run(account, RunKind::Backfill, window).await?;
+    let mappings = MappingTable::new(store.load_mappings().await?);
+    let incoming = IncomingOrder::prepare(order, &mappings);
+    let target = PageTarget {
+        account: account.to_owned(),
+        warehouse_id,
+        run_id,
+        fence: None,
+    };
+    let result = store
+        .write_page(&target, std::slice::from_ref(&incoming))
+        .await;
+    let counts = RunCounts {
+        orders_seen: 1,
+        orders_inserted: result.as_ref().map(|o| o.inserted).unwrap_or(0),
+        orders_updated: result.as_ref().map(|o| o.updated).unwrap_or(0),
+        orders_unchanged: result.as_ref().map(|o| o.unchanged).unwrap_or(0),
+        orders_skipped: result.as_ref().map(|o| o.skipped).unwrap_or(0),
+        lines_unmapped: incoming.unmapped_lines() as u64,
+        pages: 1,
+    };
+    let (status, error) = match &result {
+        Ok(_) => (RunStatus::Succeeded, None),
+        Err(e) => (RunStatus::Failed, Some(e.to_string())),
+    };
+    store
+        .finish_run(run_id, status, &counts, error.as_deref())
+        .await?;
+    Ok(result?)
+}
+
 /// 1688 keeps orders older than about three months in a history table that is queried
 /// separately (`isHis=true`); where exactly the line falls is not documented, so windows
 /// near it query both tables (orders found twice are written once).
