@@ -36,7 +36,7 @@
 //!   the label rather than printed as question marks. [`needs_font`] tells whether a set
 //!   of labels would lose characters that way.
 //! - **with a [`LabelFont`]** (a TrueType or OpenType file, e.g. the one named by the
-//!   configuration's `labels.font_path`, passed to [`render_with_font`]) in that font,
+XX
 //!   embedded as a subset holding only the glyphs used, so the PDF stays small even with
 //!   a 20 MB CJK font. Characters the font lacks become `?`. Text is not shaped: fine for
 //!   Chinese, Japanese, Korean, Latin, Greek and Cyrillic, not for scripts that need
