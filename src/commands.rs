@@ -224,7 +224,16 @@ async fn labels(settings: Settings, args: LabelsArgs) -> anyhow::Result<()> {
         width_mm: app.settings().labels.width_mm,
         height_mm: app.settings().labels.height_mm,
     };
-    let pdf = crate::labels::render(&labels, per, size)?;
+    let font = match &app.settings().labels.font_path {
+        Some(path) => Some(crate::labels::LabelFont::from_file(path)?),
+        None => None,
+    };
+    if font.is_none() && crate::labels::needs_font(&labels) {
+        eprintln!(
+            "note: some names have characters Helvetica cannot show; set labels.font_path to a font that has them"
+        );
+    }
+    let pdf = crate::labels::render_with_font(&labels, per, size, font.as_ref())?;
     std::fs::write(&args.out, pdf)
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("{}: labels for receipt {}", args.out.display(), receipt.id);

@@ -91,6 +91,8 @@ pub struct ReceivingSettings {
 pub struct LabelSettings {
     pub width_mm: f32,
     pub height_mm: f32,
+    /// A TrueType/OpenType font for names the built-in Helvetica cannot show (Chinese).
+    pub font_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -197,6 +199,7 @@ struct RawReceiving {
 struct RawLabels {
     width_mm: f32,
     height_mm: f32,
+    font_path: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -688,6 +691,7 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
         labels: LabelSettings {
             width_mm: raw.labels.width_mm,
             height_mm: raw.labels.height_mm,
+            font_path: raw.labels.font_path.filter(|p| !p.as_os_str().is_empty()),
         },
         daemon: DaemonSettings {
             state_dir: state_dir(&raw.daemon.state_dir),

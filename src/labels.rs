@@ -35,10 +35,11 @@
 //!   becomes a single `?`, and a name left without any ASCII letter or digit is left off
 //!   the label rather than printed as question marks. [`needs_font`] tells whether a set
 //!   of labels would lose characters that way.
-//! - **with a [`LabelFont`]** (a TrueType or OpenType file, e.g. the one named by the
-XX
-//!   embedded as a subset holding only the glyphs used, so the PDF stays small even with
-//!   a 20 MB CJK font. Characters the font lacks become `?`. Text is not shaped: fine for
+//! - **with a [`LabelFont`]** (a TrueType or OpenType file, or the first font of a
+//!   collection, e.g. one named by a `labels.font_path` setting, passed to
+//!   [`render_with_font`]) in that font, embedded as a subset holding only the glyphs
+//!   used, so the PDF stays small even with a 20 MB CJK font. Characters the font lacks
+//!   show as their ASCII twin for full-width forms, else as `?`. Text is not shaped: fine for
 //!   Chinese, Japanese, Korean, Latin, Greek and Cyrillic, not for scripts that need
 //!   shaping (Arabic, Indic).
 //!
@@ -197,7 +198,7 @@ impl fmt::Debug for LabelFont {
 }
 
 impl LabelFont {
-    /// Reads and checks a font file (e.g. `labels.font_path`).
+    /// Reads and checks a font file (e.g. a `labels.font_path` setting's).
     pub fn from_file(path: &Path) -> Result<Self, LabelError> {
         let origin = path.display().to_string();
         let data = fs::read(path).map_err(|e| LabelError::Font {

@@ -438,7 +438,10 @@ async fn an_authorization_code_is_exchanged_once_for_both_tokens() {
     let a = get_token_with(&sb, &form).await;
     assert_eq!(a.status, 200, "{}", a.text);
     let issued = a.json()["refresh_token"].as_str().unwrap().to_owned();
-    assert_ne!(issued, c.refresh_token, "a code exchange issues a new refresh token");
+    assert_ne!(
+        issued, c.refresh_token,
+        "a code exchange issues a new refresh token"
+    );
     assert_eq!(sb.issued_refresh_tokens(), vec![issued]);
     let again = get_token_with(&sb, &form).await;
     assert_eq!(
