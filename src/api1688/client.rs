@@ -246,6 +246,16 @@ impl Client1688 {
             .await
     }
 
+    /// One authorized attempt, without retries: for calls that must not be repeated
+    /// blindly (creating or cancelling an order).
+    pub async fn call_once(
+        &self,
+        api: Api,
+        params: &[(String, String)],
+    ) -> Result<Value, ApiError> {
+        self.call_authorized(api, params).await
+    }
+
     async fn call_authorized(
         &self,
         api: Api,

@@ -5,6 +5,7 @@ pub mod error;
 pub mod json;
 pub mod orders;
 pub mod products;
+pub mod purchasing;
 pub mod signing;
 pub mod time;
 pub mod token;

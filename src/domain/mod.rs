@@ -4,6 +4,7 @@
 pub mod mapping;
 pub mod order;
 pub mod product;
+pub mod purchasing;
 pub mod receiving;
 pub mod status;
 pub mod window;
