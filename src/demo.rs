@@ -176,7 +176,7 @@ pub async fn run(options: &DemoOptions, out: &mut impl Write) -> anyhow::Result<
         writeln!(out)?;
         writeln!(
             out,
-            "Top unmapped 1688 items (map them with `sync1688 mappings import`):"
+            "Top unmapped 1688 items (map one with `sync1688 mappings set OFFER_ID SPEC_ID MERCHANT_SKU`):"
         )?;
         for item in &unmapped {
             let spec = if item.spec_id.is_empty() {

@@ -12,6 +12,10 @@ use sync1688::sandbox::{
     self, Fault, NewOrder, OrderChange, SandboxConfig, SandboxHandle, Shipment,
 };
 
+mod support;
+
+use support::sandbox_calls::{Answer, access_token, answer, call, http, oauth};
+
 const TRADE: &str = "com.alibaba.trade";
 const LIST: &str = "alibaba.trade.getBuyerOrderList";
 const VIEW: &str = "alibaba.trade.get.buyerView";
@@ -44,96 +48,12 @@ async fn start(config: SandboxConfig) -> SandboxHandle {
         .expect("the sandbox starts")
 }
 
-struct Answer {
-    status: u16,
-    content_type: String,
-    text: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
-    }
-
-    fn error_code(&self) -> String {
-        self.json()["error_code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-async fn answer(resp: reqwest::Response) -> Answer {
-    let status = resp.status().as_u16();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    Answer {
-        status,
-        content_type,
-        text: resp.text().await.unwrap(),
-    }
-}
-
-/// POSTs `params` (plus `access_token` when given) signed the official way.
-async fn call(
-    sb: &SandboxHandle,
-    namespace: &str,
-    api: &str,
-    params: &[(&str, &str)],
-    token: Option<&str>,
-) -> Answer {
-    let mut all: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    if let Some(t) = token {
-        all.push(("access_token".into(), t.into()));
-    }
-    let app_key = &sb.config().app_key;
-    let path = signing::url_path(1, namespace, api, app_key);
-    let sig = signing::sign(
-        &sb.config().app_secret,
-        &path,
-        all.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    );
-    all.push(("_aop_signature".into(), sig));
-    let url = format!("{}/param2/1/{namespace}/{api}/{app_key}", sb.base_url());
-    answer(http().post(url).form(&all).send().await.unwrap()).await
-}
-
 async fn get_token_with(sb: &SandboxHandle, form: &[(&str, &str)]) -> Answer {
-    let url = format!(
-        "{}/param2/1/system.oauth2/getToken/{}",
-        sb.base_url(),
-        sb.config().app_key
-    );
-    answer(http().post(url).form(form).send().await.unwrap()).await
+    oauth(sb, "getToken", form).await
 }
 
 async fn token(sb: &SandboxHandle) -> String {
-    let c = sb.config().clone();
-    let a = get_token_with(
-        sb,
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", &c.app_key),
-            ("client_secret", &c.app_secret),
-            ("refresh_token", &c.refresh_token),
-        ],
-    )
-    .await;
-    assert_eq!(a.status, 200, "{}", a.text);
-    a.json()["access_token"].as_str().unwrap().to_owned()
+    access_token(sb).await
 }
 
 async fn list(sb: &SandboxHandle, token: &str, params: &[(&str, &str)]) -> Answer {
