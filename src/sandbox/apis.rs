@@ -53,6 +53,7 @@ struct Filter {
     seller_login_id: Option<String>,
     biz_types: Option<Vec<String>>,
     product_name: Option<String>,
+    out_order_id: Option<String>,
     history: bool,
     history_before: DateTime<Utc>,
 }
@@ -85,6 +86,7 @@ impl Filter {
             seller_login_id: p.get("sellerLoginId").map(str::to_owned),
             biz_types,
             product_name: p.get("productName").map(str::to_owned),
+            out_order_id: p.get("outOrderId").map(str::to_owned),
             // The backend is Java: anything but "true" is false.
             history: p
                 .get("isHis")
@@ -107,12 +109,14 @@ impl Filter {
             && self.product_name.as_ref().is_none_or(|name| {
                 o.lines.iter().any(|l| shared.catalogue.offer_of(l.sku).title.contains(name.as_str()))
             })
+            // The orders placed with that outOrderId (all of a split), none otherwise.
+            && self.out_order_id.as_ref().is_none_or(|id| o.out_order_id.as_ref() == Some(id))
     }
 }
 
 /// `alibaba.trade.getBuyerOrderList`. Newest first by `createTime` (ties by id,
 /// descending); `pageSize` above the cap is clamped to it, not refused; `orderIds` is
-/// ignored, as X3 observed.
+/// ignored, as X3 observed; `outOrderId` lists the orders a create call placed with it.
 pub(crate) fn order_list(shared: &Shared, p: &Params) -> Value {
     let page = match int_param(p, "page", 1) {
         Ok(v) => v,
@@ -213,4 +217,36 @@ pub(crate) fn logistics_infos(shared: &Shared, p: &Params) -> Value {
         }),
         None => order_not_found(id),
     }
+}
+
+/// `alibaba.trade.getLogisticsTraceInfo.buyerView`: `{"logisticsTrace": [...],
+/// "success": true}` (the top-level key is not `result`), one entry per parcel (only
+/// the one named by `logisticsId` when given), each with the carrier's steps so far;
+/// an order with no parcel (or no parcel of that id) gets the documented `404`
+/// (HTTP 200, `success: false`).
+pub(crate) fn logistics_trace(shared: &Shared, p: &Params) -> Value {
+    let id = match order_param(p) {
+        Ok(id) => id,
+        Err(e) => return e,
+    };
+    let wanted = p.get("logisticsId");
+    let now = shared.now();
+    let state = shared.lock();
+    let Some(o) = state.orders.get(&id) else {
+        return order_not_found(id);
+    };
+    let traces: Vec<Value> = o
+        .parcels
+        .iter()
+        .filter(|parcel| wanted.is_none_or(|w| w == parcel.logistics_code))
+        .map(|parcel| render::logistics_trace(o, &shared.catalogue, parcel, now))
+        .collect();
+    if traces.is_empty() {
+        return json!({
+            "success": false,
+            "errorCode": "404",
+            "errorMessage": "该订单没有物流跟踪信息",
+        });
+    }
+    json!({"logisticsTrace": traces, "success": true})
 }

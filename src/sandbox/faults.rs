@@ -18,7 +18,10 @@ pub enum Fault {
     /// `Content-Length` matches the cut body).
     TruncatedJson,
     /// Waits this long, then answers normally: longer than a client's timeout, it is a
-    /// timeout.
+    /// timeout. On reads the wait comes before the work; on the calls that change
+    /// orders (`fastCreateOrder`, `createCrossOrder`, `cancel`) it comes after the
+    /// work, before the answer: the order is created (or cancelled) even though the
+    /// client times out, which is the case an `outOrderId` lookup must handle.
     Delay(Duration),
     /// HTTP 401 exactly as for an expired access token.
     Unauthorized,

@@ -13,6 +13,13 @@
 //! | `com.alibaba.trade/alibaba.trade.getBuyerOrderList` | pages, windows, filters |
 //! | `com.alibaba.trade/alibaba.trade.get.buyerView` | one order with its parcels |
 //! | `com.alibaba.logistics/alibaba.trade.getLogisticsInfos.buyerView` | parcels, or `500_2` |
+//! | `com.alibaba.logistics/alibaba.trade.getLogisticsTraceInfo.buyerView` | carrier steps, or `404` |
+//! | `com.alibaba.trade/alibaba.trade.receiveAddress.get` | the buyer's addresses; see *Purchasing* |
+//! | `com.alibaba.trade/alibaba.createOrder.preview` | `orderPreviewResuslt` (sic), `500_00x` |
+//! | `com.alibaba.trade/alibaba.trade.fastCreateOrder` | places an order, `outOrderId` idempotent |
+//! | `com.alibaba.trade/alibaba.trade.createCrossOrder` | the same, with `orderList` |
+//! | `com.alibaba.trade/alibaba.trade.cancel` | unpaid orders, not in their first 10 s |
+//! | `com.alibaba.trade/alibaba.alipay.url.get` | the cashier link for unpaid orders |
 //! | `com.alibaba.product/alibaba.product.follow` | follows an offer: `{"code":0,"message":"success"}` |
 //! | `com.alibaba.product/alibaba.cross.productInfo` | a followed offer with its SKUs; see *Products* |
 //! | `com.alibaba.product/alibaba.product.get` | `gw.APIACLDecline`, as for a real buyer app |
@@ -92,6 +99,87 @@
 //! and the cheapest SKU's price); the first range always starts at `minOrderQuantity`.
 //! Money is exact decimal JSON numbers. A few offers are `expired` and one is
 //! `deleted` (never one of the first seller's): they still appear in orders.
+//!
+//! # Purchasing
+//!
+//! `receiveAddress.get` lists the buyer's addresses ([`SandboxHandle::addresses`]; two
+//! at start): `{"result":{"receiveAddressItems":[{"id", "fullName", "address" (street
+//! only), "post", "phone", "mobilePhone", "addressCode", "addressCodeText" ("浙江省
+//! 金华市 义乌市"), "townCode", "townName", "isDefault": true}, {… no isDefault}]},
+//! "success":true}`: the default one says so, the others carry no `isDefault` at all.
+//! [`SandboxHandle::set_addresses`] and [`SandboxHandle::clear_addresses`] change them.
+//!
+//! `createOrder.preview`, `fastCreateOrder` and `createCrossOrder` take `addressParam`
+//! (JSON: an `addressId` of the list wins over `districtCode` + `address`, which wins
+//! over `provinceText`/`cityText`/`areaText` + `address`; without an `addressId`,
+//! `fullName` and `mobile` or `phone` are required) and `cargoParamList` (a JSON array,
+//! at most [`MAX_CARGOS`], of `{offerId, specId, quantity}`; ids may be numbers or
+//! strings; `specId` absent or `""` for an offer without SKUs), and `flow` (absent or
+//! `general`: trade mode `assureTrade`; `fenxiao`: `fxassure`; `saleproxy`: `500_007`).
+//! They check, in this order, and name the offending offer or spec: `500_001` an
+//! unknown offer or one not `published`, `500_002` offers of several sellers, `500_003`
+//! a spec that is not a SKU of its offer (or none for an offer with SKUs), `500_005` an
+//! offer's total quantity below its minimum order quantity, `500_004` a quantity above
+//! the SKU's stock (stock is not consumed by orders). Cargos of one SKU are merged.
+//! Unit prices follow the offer's price ranges for the offer's total quantity (a
+//! `quoteType` 1 offer uses each SKU's price); every order pays its seller's fixed
+//! shipping fee ([`SandboxHandle::shipping_fee_fen`]); there are no discounts.
+//!
+//! The preview answers `{"orderPreviewResuslt":[{"status":true, "flowFlag":"general",
+//! "sumPayment", "sumCarriage", "sumPaymentNoCarriage", "discountFee":0,
+//! "additionalFee":0 (all integer fen), "tradeModeNameList":["assureTrade"],
+//! "tradeModelList":[{name, description, tradeType, opSupport}], "cargoList":[{offerId,
+//! specId, skuId, amount, finalUnitPrice}] (yuan, as in the doc sample),
+//! "shopPromotionList":[]}], "success":true}`, one entry per order the cart would
+//! become; refusals are `{"success":false,"errorCode":"500_004","errorMsg":"…"}`, and
+//! `errorCode` `400` for parameters (`AddressId invalid: …` for an unknown addressId).
+//!
+//! The create APIs also take `message` (the order's `buyerMemo`, at most 500
+//! characters), `outOrderId` (`baseInfo.outOrderId`) and `tradeType` (only the flow's
+//! trade mode, else `not support tradeType:【X】`). They place the order(s) in
+//! `waitbuyerpay` at the sandbox's now and answer `{"result":{"totalSuccessAmount",
+//! "orderId": "<id as a string>", "postFee", "failedOfferList":[]},"success":true}`
+//! (fen); `createCrossOrder` adds `"success":true` and `"orderList":[{"orderId"
+//! (string), "orderAmmount" (sic, fen), "postFee", "resultCode":"SUCCESS",
+//! "success":true, "message":""}]` to `result`. Refusals are `{"success":false,
+//! "code":"500_004"|"400"|…, "message":"…"}`. A cart of more than
+//! [`SPLIT_ABOVE_OFFERS`] offers, or the next create with two lines or more after
+//! [`SandboxHandle::split_next_create`], becomes two orders (the first half of the
+//! offers, or of the lines for a single offer, in the first); the preview shows the
+//! first kind of split too. On a split `fastCreateOrder`, which has no `orderList`,
+//! answers the first order's id in `orderId` and the totals of all of them in
+//! `totalSuccessAmount` and `postFee`; `getBuyerOrderList` with the `outOrderId` lists
+//! every one. A create with an `outOrderId` the app used before places nothing and
+//! answers for the order(s) placed then, whatever the other parameters.
+//! [`Fault::Delay`] on a create or cancel waits *after* the work: the client times out,
+//! the order exists.
+//!
+//! `alibaba.trade.cancel` (`webSite=1688`, `tradeID`, `cancelReason` `buyerCancel` |
+//! `sellerGoodsLack` | `other`, `remark`) answers `{"success":true}` and the order
+//! becomes `cancel` with that `closeReason` and `closeRemark`, its `modifyTime` now;
+//! else `{"success":false,"errorCode","errorMessage"}` with `ORDER_NOT_EXIST`,
+//! `ORDER_STATUS_ERROR` (not `waitbuyerpay`), `CLOSE_ORDER_TOO_FAST` (created less than
+//! [`CANCEL_NOT_BEFORE`] ago on the sandbox clock; [`SandboxHandle::age_order`] ages an
+//! order) or `400`. `alibaba.alipay.url.get` takes `orderIdList` (a JSON array of up to
+//! [`MAX_PAY_ORDERS`] unpaid orders) and answers `{"payUrl":"https://trade.1688.com/
+//! order/cashier.htm?orderId=ID,ID","success":true}`, else `{"success":false,
+//! "errorCode","erroMsg"}` (sic).
+//!
+//! # Logistics
+//!
+//! Parcels come from generated shipments and [`OrderChange::Ship`] (one parcel per
+//! call, so a partial shipment and the rest make two). `getLogisticsInfos.buyerView`
+//! answers `{"result":[{"logisticsId", "logisticsBillNo", "logisticsCompanyName"
+//! ("中通快递(ZTO)"), "status" (`TRANSPORT`, `SIGN` once received), "orderEntryIds"
+//! ("subItemID,subItemID" of the lines in the parcel), …}],"success":true}`, and before
+//! any shipment HTTP 200 `{"success":false,"errorCode":"500_2",…}`. `get.buyerView`
+//! has the same parcels in `nativeLogistics.logisticsItems[]` (`logisticsBillNo`,
+//! `logisticsCompanyName`, `subItemIds`). `getLogisticsTraceInfo.buyerView` (`orderId`,
+//! `webSite`, optional `logisticsId`) answers `{"logisticsTrace":[{"logisticsId",
+//! "orderId", "logisticsBillNo", "logisticsSteps":[{"acceptTime":"yyyy-MM-dd
+//! HH:mm:ss", "remark"}]}],"success":true}`: steps 0, 2, 10, 14, 30 and 40 hours after
+//! the parcel was sent, those up to the sandbox's now, and the signature once received;
+//! no parcel: `{"success":false,"errorCode":"404",…}`.
 
 mod apis;
 mod auth;
@@ -100,6 +188,7 @@ mod faults;
 mod orders;
 mod params;
 mod products;
+mod purchasing;
 mod render;
 mod rng;
 mod server;
@@ -120,6 +209,9 @@ use tokio::task::JoinHandle;
 pub use apis::{DEFAULT_PAGE_SIZE, HISTORY_AFTER_DAYS};
 pub use faults::Fault;
 pub use orders::{NewLine, NewOrder, OrderChange, Shipment};
+pub use purchasing::{
+    CANCEL_NOT_BEFORE, MAX_CARGOS, MAX_PAY_ORDERS, SPLIT_ABOVE_OFFERS, SandboxAddress,
+};
 
 use orders::{Ids, Spec};
 use rng::SplitMix64;
@@ -286,6 +378,10 @@ pub async fn start(config: SandboxConfig, listen: SocketAddr) -> std::io::Result
         request_seq: 0,
         followed: BTreeSet::new(),
         offer_status: HashMap::new(),
+        addresses: purchasing::default_addresses(),
+        out_orders: HashMap::new(),
+        split_next_create: false,
+        created_rng: SplitMix64::stream(config.seed, "created"),
     };
     let shared = Arc::new(Shared {
         config,
@@ -503,6 +599,69 @@ impl SandboxHandle {
             .get_mut(&order_id)
             .unwrap_or_else(|| panic!("the sandbox has no order {order_id}"));
         orders::apply(order, change, &mut state.insert_rng, now);
+    }
+
+    /// The buyer's receiving addresses, as `receiveAddress.get` lists them.
+    pub fn addresses(&self) -> Vec<SandboxAddress> {
+        self.shared.lock().addresses.clone()
+    }
+
+    /// Replaces the buyer's receiving addresses (an `addressId` no longer listed is
+    /// then refused); orders already placed keep theirs.
+    pub fn set_addresses(&self, addresses: Vec<SandboxAddress>) {
+        self.shared.lock().addresses = addresses;
+    }
+
+    /// The buyer has no receiving address at all: `receiveAddressItems` is empty.
+    pub fn clear_addresses(&self) {
+        self.set_addresses(Vec::new());
+    }
+
+    /// The next `fastCreateOrder` / `createCrossOrder` that places an order of two
+    /// lines or more splits it in two, whatever its number of offers.
+    pub fn split_next_create(&self) {
+        self.shared.lock().split_next_create = true;
+    }
+
+    /// The orders placed with this `outOrderId` (more than one after a split), in
+    /// creation order; empty if none was.
+    pub fn orders_by_out_order_id(&self, out_order_id: &str) -> Vec<i64> {
+        let state = self.shared.lock();
+        state
+            .out_orders
+            .get(&(self.shared.config.app_key.clone(), out_order_id.to_owned()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The shipping fee, in fen, each order of this seller (`sellerLoginId`) pays.
+    ///
+    /// # Panics
+    /// On an unknown seller.
+    pub fn shipping_fee_fen(&self, seller_login_id: &str) -> i64 {
+        let c = &self.shared.catalogue;
+        let seller = c
+            .sellers
+            .iter()
+            .position(|s| s.login_id == seller_login_id)
+            .unwrap_or_else(|| panic!("the sandbox has no seller `{seller_login_id}`"));
+        purchasing::post_fee_fen(c, seller)
+    }
+
+    /// Moves every time of an order `by` into the past (creation, modification,
+    /// payment, shipments), as if all of it had happened that much earlier: e.g. past
+    /// the ten seconds before which `alibaba.trade.cancel` refuses.
+    ///
+    /// # Panics
+    /// On an unknown order id.
+    pub fn age_order(&self, order_id: i64, by: Duration) {
+        let by = chrono::Duration::from_std(by).expect("a duration chrono can hold");
+        self.shared
+            .lock()
+            .orders
+            .get_mut(&order_id)
+            .unwrap_or_else(|| panic!("the sandbox has no order {order_id}"))
+            .age(by);
     }
 
     /// Queues one-shot faults for the next business calls, in order.

@@ -41,6 +41,51 @@ pub(crate) struct Address {
     pub zip: &'static str,
 }
 
+impl Address {
+    pub(crate) fn view(&self) -> AddrRef<'static> {
+        AddrRef {
+            province: self.province,
+            city: self.city,
+            area: self.area,
+            area_code: self.area_code,
+            town: self.town,
+            address: self.address,
+            contact: self.contact,
+            mobile: self.mobile,
+            zip: self.zip,
+        }
+    }
+}
+
+/// Where an order goes when it was placed through the API with an address of its
+/// own (an `addressId`, a district code or plain text): owned, unlike [`Address`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ShipTo {
+    pub province: String,
+    pub city: String,
+    pub area: String,
+    pub area_code: String,
+    pub town: String,
+    pub address: String,
+    pub contact: String,
+    pub mobile: String,
+    pub zip: String,
+}
+
+/// An order's receiving address as the renderer reads it, whichever kind it is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AddrRef<'a> {
+    pub province: &'a str,
+    pub city: &'a str,
+    pub area: &'a str,
+    pub area_code: &'a str,
+    pub town: &'a str,
+    pub address: &'a str,
+    pub contact: &'a str,
+    pub mobile: &'a str,
+    pub zip: &'a str,
+}
+
 pub(crate) const ADDRESSES: &[Address] = &[
     Address {
         province: "浙江省",
@@ -151,6 +196,12 @@ pub(crate) struct Order {
     pub parcels: Vec<Parcel>,
     /// The offset its times are written in.
     pub offset: FixedOffset,
+    /// `baseInfo.outOrderId`: set on orders placed through the create APIs with one.
+    pub out_order_id: Option<String>,
+    /// The address of an order placed through the API; `None` means `ADDRESSES[address]`.
+    pub ship_to: Option<ShipTo>,
+    /// `closeRemark`: the `remark` of `alibaba.trade.cancel`.
+    pub close_remark: Option<String>,
 }
 
 impl Order {
@@ -166,6 +217,48 @@ impl Order {
 
     fn touch(&mut self, now: DateTime<Utc>) {
         self.modified = self.modified.max(now);
+    }
+
+    /// The receiving address.
+    pub(crate) fn ship_to(&self) -> AddrRef<'_> {
+        match &self.ship_to {
+            Some(s) => AddrRef {
+                province: &s.province,
+                city: &s.city,
+                area: &s.area,
+                area_code: &s.area_code,
+                town: &s.town,
+                address: &s.address,
+                contact: &s.contact,
+                mobile: &s.mobile,
+                zip: &s.zip,
+            },
+            None => ADDRESSES[self.address].view(),
+        }
+    }
+
+    /// Moves every time of the order `by` into the past, as if it had all happened
+    /// that much earlier.
+    pub(crate) fn age(&mut self, by: ChronoDuration) {
+        self.created -= by;
+        self.modified -= by;
+        for t in [
+            &mut self.paid,
+            &mut self.all_delivered,
+            &mut self.received,
+            &mut self.completed,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *t -= by;
+        }
+        for line in &mut self.lines {
+            line.modified -= by;
+        }
+        for parcel in &mut self.parcels {
+            parcel.sent -= by;
+        }
     }
 }
 
@@ -415,6 +508,9 @@ pub(crate) fn materialise(
         lines,
         parcels: Vec::new(),
         offset: spec.offset,
+        out_order_id: None,
+        ship_to: None,
+        close_remark: None,
     };
     // Keep the total payable: a discount can never take it below one fen.
     let floor = (-(order.sum_product_payment() + order.shipping_fee - Decimal::new(1, 2))

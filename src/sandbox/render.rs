@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde_json::{Map, Number, Value, json};
 
 use super::catalogue::Catalogue;
-use super::orders::{ADDRESSES, BUYER, Order, Parcel, Stage, stage_of, status_label};
+use super::orders::{BUYER, Order, Parcel, Stage, stage_of, status_label};
 use crate::api1688::time::china;
 
 /// Which variant of `TradeInfo` to write.
@@ -54,7 +54,7 @@ fn insert_some(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
 
 pub(crate) fn trade_info(o: &Order, c: &Catalogue, view: View) -> Value {
     let seller = &c.sellers[o.seller];
-    let addr = &ADDRESSES[o.address];
+    let addr = o.ship_to();
     let full = view.detail || view.address_and_phone;
     let stage = stage_of(&o.status);
     let total = o.total_amount();
@@ -115,6 +115,11 @@ pub(crate) fn trade_info(o: &Order, c: &Catalogue, view: View) -> Value {
             o.close_reason.as_ref().map(|s| json!(s)),
         );
         base.insert("closeOperateType".into(), json!("CLOSE_TRADE_BY_BUYER"));
+        insert_some(
+            &mut base,
+            "closeRemark",
+            o.close_remark.as_ref().map(|s| json!(s)),
+        );
     }
     base.insert("tradeType".into(), json!("50060"));
     base.insert("businessType".into(), json!(o.business_type));
@@ -125,6 +130,11 @@ pub(crate) fn trade_info(o: &Order, c: &Catalogue, view: View) -> Value {
     base.insert("overSeaOrder".into(), json!(false));
     base.insert("sellerOrder".into(), json!(false));
     base.insert("stepPayAll".into(), json!(false));
+    insert_some(
+        &mut base,
+        "outOrderId",
+        o.out_order_id.as_ref().map(|s| json!(s)),
+    );
     let mut receiver = Map::new();
     receiver.insert("toFullName".into(), json!(addr.contact));
     receiver.insert("toDivisionCode".into(), json!(addr.area_code));
@@ -259,7 +269,7 @@ pub(crate) fn trade_info(o: &Order, c: &Catalogue, view: View) -> Value {
 
 fn logistics_item(o: &Order, c: &Catalogue, p: &Parcel) -> Value {
     let seller = &c.sellers[o.seller];
-    let addr = &ADDRESSES[o.address];
+    let addr = o.ship_to();
     json!({
         "id": p.id,
         "logisticsCode": p.logistics_code,
@@ -291,7 +301,7 @@ fn logistics_item(o: &Order, c: &Catalogue, p: &Parcel) -> Value {
 /// `getLogisticsInfos.buyerView` entries (§5): one per parcel, with the goods in it.
 pub(crate) fn logistics_order(o: &Order, c: &Catalogue, p: &Parcel) -> Value {
     let seller = &c.sellers[o.seller];
-    let addr = &ADDRESSES[o.address];
+    let addr = o.ship_to();
     let goods: Vec<Value> = o
         .lines
         .iter()
@@ -341,6 +351,47 @@ pub(crate) fn logistics_order(o: &Order, c: &Catalogue, p: &Parcel) -> Value {
             "senderCounty": seller.area,
             "senderAddress": seller.address,
         },
+    })
+}
+
+/// Hours after a parcel is sent at which its carrier reports the transit steps.
+const TRACE_HOURS: [i64; 5] = [2, 10, 14, 30, 40];
+
+/// A `getLogisticsTraceInfo.buyerView` entry (§5): the parcel's carrier steps up to
+/// `now`, oldest first; a received order ends with the signature, and no transit step
+/// comes after it.
+pub(crate) fn logistics_trace(o: &Order, c: &Catalogue, p: &Parcel, now: DateTime<Utc>) -> Value {
+    let seller = &c.sellers[o.seller];
+    let addr = o.ship_to();
+    let remarks = [
+        format!("【{}】{} 已揽收", seller.area, p.company_name),
+        format!("快件已到达【{}转运中心】", seller.city),
+        format!(
+            "快件已从【{}转运中心】发出，正在发往【{}转运中心】",
+            seller.city, addr.city
+        ),
+        format!("快件已到达【{}转运中心】", addr.city),
+        format!("【{}】派件员正在为您派件，请保持电话畅通", addr.area),
+    ];
+    let end = o.received.map_or(now, |r| r.min(now));
+    let mut steps = vec![json!({"acceptTime": dashed(p.sent), "remark": "卖家已发货"})];
+    for (hours, remark) in TRACE_HOURS.iter().zip(remarks) {
+        let at = p.sent + chrono::Duration::hours(*hours);
+        if at <= end && (o.received.is_none() || Some(at) < o.received) {
+            steps.push(json!({"acceptTime": dashed(at), "remark": remark}));
+        }
+    }
+    if let Some(received) = o.received.filter(|r| *r <= now) {
+        steps.push(json!({
+            "acceptTime": dashed(received.max(p.sent)),
+            "remark": format!("已签收，签收人：{}，感谢使用{}", addr.contact, p.company_name),
+        }));
+    }
+    json!({
+        "logisticsId": p.logistics_code,
+        "orderId": o.id,
+        "logisticsBillNo": p.bill_no,
+        "logisticsSteps": steps,
     })
 }
 

@@ -21,6 +21,7 @@ use super::faults::{BAD_GATEWAY_HTML, Fault};
 use super::orders::{Ids, Order};
 use super::params::Params;
 use super::products;
+use super::purchasing::{self, SandboxAddress};
 use super::rng::SplitMix64;
 use crate::api1688::signing;
 
@@ -50,6 +51,15 @@ pub(crate) struct World {
     pub followed: BTreeSet<i64>,
     /// Statuses set by tests, with the time of the change, by offer id.
     pub offer_status: HashMap<i64, (String, DateTime<Utc>)>,
+    /// The buyer's receiving addresses (`alibaba.trade.receiveAddress.get`).
+    pub addresses: Vec<SandboxAddress>,
+    /// Orders placed through the create APIs, by (app key, `outOrderId`).
+    pub out_orders: HashMap<(String, String), Vec<i64>>,
+    /// The next create call with two lines or more is split in two.
+    pub split_next_create: bool,
+    /// Ids and parcels of orders placed through the create APIs (its own stream, so
+    /// that placing orders never shifts what tests insert).
+    pub created_rng: SplitMix64,
 }
 
 impl Shared {
@@ -146,6 +156,13 @@ enum Api {
     OrderList,
     BuyerView,
     LogisticsInfos,
+    LogisticsTrace,
+    ReceiveAddress,
+    Preview,
+    FastCreate,
+    CrossCreate,
+    Cancel,
+    PayUrl,
     ProductFollow,
     ProductInfo,
     /// Exists on 1688 but a buyer app is not granted it (seen live: `gw.APIACLDecline`).
@@ -166,6 +183,15 @@ impl Api {
             ("com.alibaba.logistics", "alibaba.trade.getLogisticsInfos.buyerView") => {
                 Api::LogisticsInfos
             }
+            ("com.alibaba.logistics", "alibaba.trade.getLogisticsTraceInfo.buyerView") => {
+                Api::LogisticsTrace
+            }
+            ("com.alibaba.trade", "alibaba.trade.receiveAddress.get") => Api::ReceiveAddress,
+            ("com.alibaba.trade", "alibaba.createOrder.preview") => Api::Preview,
+            ("com.alibaba.trade", "alibaba.trade.fastCreateOrder") => Api::FastCreate,
+            ("com.alibaba.trade", "alibaba.trade.createCrossOrder") => Api::CrossCreate,
+            ("com.alibaba.trade", "alibaba.trade.cancel") => Api::Cancel,
+            ("com.alibaba.trade", "alibaba.alipay.url.get") => Api::PayUrl,
             ("com.alibaba.product", "alibaba.product.follow") => Api::ProductFollow,
             ("com.alibaba.product", "alibaba.cross.productInfo") => Api::ProductInfo,
             ("com.alibaba.product", "alibaba.product.get") => Api::AclDeclined,
@@ -184,9 +210,22 @@ impl Api {
             Api::OrderList
                 | Api::BuyerView
                 | Api::LogisticsInfos
+                | Api::LogisticsTrace
+                | Api::ReceiveAddress
+                | Api::Preview
+                | Api::FastCreate
+                | Api::CrossCreate
+                | Api::Cancel
+                | Api::PayUrl
                 | Api::ProductFollow
                 | Api::ProductInfo
         )
+    }
+
+    /// Calls that change orders: a [`Fault::Delay`] holds their answer back after the
+    /// change is made, so that a client that gives up still leaves it done.
+    fn is_write(self) -> bool {
+        matches!(self, Api::FastCreate | Api::CrossCreate | Api::Cancel)
     }
 }
 
@@ -336,6 +375,7 @@ async fn handle(
     }
 
     let mut truncate = false;
+    let mut delay_after = None;
     if api.is_business() {
         let fault = {
             let mut state = shared.lock();
@@ -360,6 +400,7 @@ async fn handle(
                 return (label, reply);
             }
             Some(Fault::Unauthorized) => return (label, unauthenticated(&request_id)),
+            Some(Fault::Delay(d)) if api.is_write() => delay_after = Some(d),
             Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
             Some(Fault::TruncatedJson) => truncate = true,
             None => {}
@@ -406,10 +447,22 @@ async fn handle(
         Api::LogisticsInfos => Reply::json(StatusCode::OK, &apis::logistics_infos(shared, &params)),
         Api::ProductFollow => Reply::json(StatusCode::OK, &products::follow(shared, &params)),
         Api::ProductInfo => Reply::json(StatusCode::OK, &products::product_info(shared, &params)),
+        Api::LogisticsTrace => Reply::json(StatusCode::OK, &apis::logistics_trace(shared, &params)),
+        Api::ReceiveAddress => Reply::json(StatusCode::OK, &purchasing::receive_addresses(shared)),
+        Api::Preview => Reply::json(StatusCode::OK, &purchasing::preview(shared, &params)),
+        Api::FastCreate => Reply::json(StatusCode::OK, &purchasing::create(shared, &params, false)),
+        Api::CrossCreate => Reply::json(StatusCode::OK, &purchasing::create(shared, &params, true)),
+        Api::Cancel => Reply::json(StatusCode::OK, &purchasing::cancel(shared, &params)),
+        Api::PayUrl => Reply::json(StatusCode::OK, &purchasing::pay_url(shared, &params)),
         Api::GetToken | Api::PostponeToken | Api::AclDeclined => unreachable!("answered above"),
     };
     if truncate {
         reply.body.truncate(reply.body.len() / 2);
+    }
+    // The work is done (synchronously, above): a client that stops waiting now still
+    // leaves it done.
+    if let Some(d) = delay_after {
+        tokio::time::sleep(d).await;
     }
     (label, reply)
 }
