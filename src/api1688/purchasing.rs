@@ -179,6 +179,53 @@ impl Client1688 {
         })
     }
 
+    /// Places an order exactly once, even when retried: a create whose outcome is
+    /// unknown (timeout, dropped connection, 5xx, cut body) is looked up by
+    /// `out_order_id` before it is tried again; a refusal (stock, minimum quantity,
+    /// address) is returned as it is.
+    pub async fn place_order(
+        &self,
+        address_id: &str,
+        cargos: &[Cargo],
+        message: Option<&str>,
+        out_order_id: &str,
+    ) -> Result<Placed, ApiError> {
+        const ATTEMPTS: u32 = 4;
+        let mut last_error = None;
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                let existing = self.orders_by_out_order_id(out_order_id).await?;
+                if !existing.is_empty() {
+                    tracing::info!(
+                        out_order_id,
+                        orders = existing.len(),
+                        "the create that timed out had created the order"
+                    );
+                    return Ok(Placed {
+                        order_ids: existing.iter().map(|o| o.order_id).collect(),
+                        total: Some(existing.iter().map(|o| o.total_amount).sum()),
+                        shipping_fee: Some(existing.iter().map(|o| o.shipping_fee).sum()),
+                        failed: Vec::new(),
+                    });
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250 * u64::from(attempt)))
+                    .await;
+            }
+            match self
+                .create_order_once(address_id, cargos, message, out_order_id, None)
+                .await
+            {
+                Ok(placed) => return Ok(placed),
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(out_order_id, attempt, error = %e, "the create's outcome is unknown; looking it up before trying again");
+                    last_error = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.expect("the loop ran"))
+    }
+
     /// The orders created with `out_order_id` (to learn the outcome of a create that
     /// timed out).
     pub async fn orders_by_out_order_id(
