@@ -3,6 +3,7 @@
 //! the scheme of `database.url`.
 
 mod postgres;
+mod rows;
 mod shared;
 mod sqlite;
 

@@ -15,18 +15,18 @@ use crate::domain::receiving::{
     check_warehouse_code, check_warehouse_deletion, plan_receipt, warehouse_tombstone_reason,
 };
 use crate::domain::{
-    IncomingOrder, LineToReceive, OrderToReceive, PoStatus, Product1688, ReceiptPlan,
-    ReceiptRequest, ReceivingError, ReceivingWarehouse, RunKind, RunStatus, SkuMapping,
-    SupplierRef, SyncWindow, TrackingSource, WarehouseError,
+    IncomingOrder, OrderToReceive, Product1688, ReceiptPlan, ReceiptRequest, ReceivingError,
+    RunKind, RunStatus, SkuMapping, SupplierRef, SyncWindow, TrackingSource,
 };
 
-use super::shared::{self, ExistingOrder, PagePlan, WaitingLine};
+use super::rows::{self, Columns, columns_read_as_stored};
+use super::shared::{self, PagePlan};
 use super::{
     AccountRunStatus, Backend, BackfillProgress, Fence, ImportOutcome, InventoryRow, Lease,
     LeaseRow, MappingChange, MerchantSku, Numbered, PageOutcome, PageTarget, ProductUpsert,
-    ReceiptOutcome, RunCounts, Store, StoreError, StoreResult, StoredLine, StoredOrder,
-    StoredProductSku, StoredReceipt, StoredReceiptLine, SupplierRow, SyncRunRow, Totals,
-    UnmappedItem, WarehouseChange, WarehouseDeletion, WarehouseRow,
+    ReceiptOutcome, RunCounts, Store, StoreError, StoreResult, StoredOrder, StoredProductSku,
+    StoredReceipt, SupplierRow, SyncRunRow, Totals, UnmappedItem, WarehouseChange,
+    WarehouseDeletion, WarehouseRow,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -110,7 +110,7 @@ impl PostgresStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
+        let orders = sqlx::query(
             "SELECT id, po_number, source, account, order_id_1688, status, status_1688, supplier_id,
                     warehouse_id, has_unmapped, note, currency, goods_amount, shipping_fee, discount,
                     total_amount, created_at_1688, modified_at_1688, created_at, updated_at
@@ -119,8 +119,7 @@ impl PostgresStore {
         .bind(ids)
         .fetch_all(&self.pool)
         .await?;
-        let mut lines: HashMap<i64, Vec<StoredLine>> = HashMap::new();
-        for r in sqlx::query(
+        let lines = sqlx::query(
             "SELECT purchase_order_id, id, line_no, sub_item_id_1688, offer_id, spec_id, sku_id_1688,
                     title, attributes, quantity, unit_price, amount, merchant_sku, mapping_status,
                     mapping_source, merchant_quantity, merchant_unit_cost, received_qty
@@ -129,55 +128,38 @@ impl PostgresStore {
         )
         .bind(ids)
         .fetch_all(&self.pool)
-        .await?
-        {
-            lines
-                .entry(r.try_get("purchase_order_id")?)
-                .or_default()
-                .push(line_from_row(&r)?);
+        .await?;
+        rows::orders_with_lines(&orders, &lines)
+    }
+
+    /// The purchase order `id` with its lines, when there is one.
+    async fn fetch_order(&self, id: Option<i64>) -> StoreResult<Option<StoredOrder>> {
+        match id {
+            Some(id) => Ok(self.fetch_orders(&[id]).await?.pop()),
+            None => Ok(None),
         }
-        rows.iter()
-            .map(|row| {
-                let id: i64 = row.try_get("id")?;
-                Ok(StoredOrder {
-                    id,
-                    po_number: row.try_get("po_number")?,
-                    source: row.try_get("source")?,
-                    account: row.try_get("account")?,
-                    order_id_1688: row.try_get("order_id_1688")?,
-                    status: row.try_get("status")?,
-                    status_1688: row.try_get("status_1688")?,
-                    supplier_id: row.try_get("supplier_id")?,
-                    warehouse_id: row.try_get("warehouse_id")?,
-                    has_unmapped: row.try_get("has_unmapped")?,
-                    note: row.try_get("note")?,
-                    currency: row.try_get("currency")?,
-                    goods_amount: row.try_get("goods_amount")?,
-                    shipping_fee: row.try_get("shipping_fee")?,
-                    discount: row.try_get("discount")?,
-                    total_amount: row.try_get("total_amount")?,
-                    created_at_1688: row.try_get("created_at_1688")?,
-                    modified_at_1688: row.try_get("modified_at_1688")?,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
-                    lines: lines.remove(&id).unwrap_or_default(),
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+    }
+}
+
+impl Columns for PgRow {
+    columns_read_as_stored!();
+
+    fn decimal(&self, column: &'static str) -> StoreResult<Decimal> {
+        Ok(self.try_get(column)?)
+    }
+    fn opt_decimal(&self, column: &'static str) -> StoreResult<Option<Decimal>> {
+        Ok(self.try_get(column)?)
+    }
+    fn instant(&self, column: &'static str) -> StoreResult<DateTime<Utc>> {
+        Ok(self.try_get(column)?)
+    }
+    fn opt_instant(&self, column: &'static str) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(self.try_get(column)?)
     }
 }
 
 /// A run that inserted this many orders refreshes the planner's statistics.
 const ANALYZE_AFTER_INSERTS: u64 = 1000;
-
-fn count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}
-
-fn db_count(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
 
 #[async_trait]
 impl Store for PostgresStore {
@@ -229,7 +211,7 @@ impl Store for PostgresStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(mapping_from_row).collect()
+        rows.iter().map(rows::sku_mapping).collect()
     }
 
     async fn import_merchant_skus(
@@ -242,29 +224,18 @@ impl Store for PostgresStore {
             .filter_map(|r| shared::clean_gtin(r.value.gtin.as_deref()))
             .collect();
         let mut tx = self.pool.begin().await?;
-        let existing: HashMap<String, MerchantSku> =
-            sqlx::query("SELECT sku, gtin, name FROM merchant_skus WHERE sku = ANY($1)")
+        let existing = rows::merchant_skus_by_sku(
+            &sqlx::query("SELECT sku, gtin, name FROM merchant_skus WHERE sku = ANY($1)")
                 .bind(&skus)
                 .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| {
-                    let m = MerchantSku {
-                        sku: r.try_get("sku")?,
-                        gtin: r.try_get("gtin")?,
-                        name: r.try_get("name")?,
-                    };
-                    Ok((m.sku.clone(), m))
-                })
-                .collect::<Result<_, sqlx::Error>>()?;
-        let owners: HashMap<String, String> =
-            sqlx::query("SELECT gtin, sku FROM merchant_skus WHERE gtin = ANY($1)")
+                .await?,
+        )?;
+        let owners = rows::gtin_owners(
+            &sqlx::query("SELECT gtin, sku FROM merchant_skus WHERE gtin = ANY($1)")
                 .bind(&gtins)
                 .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get("gtin")?, r.try_get("sku")?)))
-                .collect::<Result<_, sqlx::Error>>()?;
+                .await?,
+        )?;
         let plan = shared::plan_merchant_skus(rows, &existing, &owners)?;
 
         if !plan.release_gtins.is_empty() {
@@ -290,11 +261,7 @@ impl Store for PostgresStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(ImportOutcome {
-            inserted: plan.inserted,
-            updated: plan.updated,
-            ..ImportOutcome::default()
-        })
+        Ok(plan.outcome())
     }
 
     async fn import_mappings(&self, rows: &[Numbered<SkuMapping>]) -> StoreResult<ImportOutcome> {
@@ -318,37 +285,33 @@ impl Store for PostgresStore {
                 .await?
                 .into_iter()
                 .collect();
-        let existing: HashMap<(i64, String), SkuMapping> = sqlx::query(
-            "SELECT m.offer_id, m.spec_id, m.merchant_sku, m.quantity_ratio
-             FROM sku_mappings m
-             JOIN UNNEST($1::bigint[], $2::text[]) AS k (offer_id, spec_id)
-               ON m.offer_id = k.offer_id AND m.spec_id = k.spec_id",
-        )
-        .bind(&offer_ids)
-        .bind(&spec_ids)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| mapping_from_row(r).map(|m| ((m.offer_id, m.spec_id.clone()), m)))
-        .collect::<StoreResult<_>>()?;
-        let mut product_specs: HashMap<i64, HashSet<String>> = HashMap::new();
-        if !force {
-            let found = sqlx::query(
-                "SELECT p.offer_id, s.spec_id
-                 FROM products_1688 p
-                 LEFT JOIN product_skus_1688 s ON s.offer_id = p.offer_id
-                 WHERE p.offer_id = ANY($1)",
+        let existing = rows::mappings_by_key(
+            &sqlx::query(
+                "SELECT m.offer_id, m.spec_id, m.merchant_sku, m.quantity_ratio
+                 FROM sku_mappings m
+                 JOIN UNNEST($1::bigint[], $2::text[]) AS k (offer_id, spec_id)
+                   ON m.offer_id = k.offer_id AND m.spec_id = k.spec_id",
             )
-            .bind(shared::mapping_offers(rows))
+            .bind(&offer_ids)
+            .bind(&spec_ids)
             .fetch_all(&mut *tx)
-            .await?;
-            for r in &found {
-                let specs = product_specs.entry(r.try_get("offer_id")?).or_default();
-                if let Some(spec) = r.try_get::<Option<String>, _>("spec_id")? {
-                    specs.insert(spec);
-                }
-            }
-        }
+            .await?,
+        )?;
+        let product_specs = if force {
+            HashMap::new()
+        } else {
+            rows::product_specs(
+                &sqlx::query(
+                    "SELECT p.offer_id, s.spec_id
+                     FROM products_1688 p
+                     LEFT JOIN product_skus_1688 s ON s.offer_id = p.offer_id
+                     WHERE p.offer_id = ANY($1)",
+                )
+                .bind(shared::mapping_offers(rows))
+                .fetch_all(&mut *tx)
+                .await?,
+            )?
+        };
         let plan = shared::plan_mappings(rows, &known, &product_specs, force, &existing)?;
 
         if !plan.upserts.is_empty() {
@@ -407,17 +370,10 @@ impl Store for PostgresStore {
             .bind(&waiting_orders)
             .fetch_all(&mut *tx)
             .await?;
-            for r in &rows {
-                waiting.push(WaitingLine {
-                    id: r.try_get("id")?,
-                    purchase_order_id: r.try_get("purchase_order_id")?,
-                    offer_id: r.try_get("offer_id")?,
-                    spec_id: r.try_get("spec_id")?,
-                    quantity: r.try_get("quantity")?,
-                    unit_price: r.try_get("unit_price")?,
-                    amount: r.try_get("amount")?,
-                });
-            }
+            waiting = rows
+                .iter()
+                .map(rows::waiting_line)
+                .collect::<StoreResult<_>>()?;
         }
         let remaps = shared::remap(&waiting, &plan.all);
         let orders = shared::remapped_orders(&remaps);
@@ -455,13 +411,7 @@ impl Store for PostgresStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(MappingChange {
-            inserted: plan.inserted,
-            updated: plan.updated,
-            deleted: 0,
-            lines_remapped: remaps.len() as u64,
-            orders_remapped: orders.len() as u64,
-        })
+        Ok(plan.change(&remaps, &orders))
     }
 
     async fn delete_mapping(&self, offer_id: i64, spec_id: &str) -> StoreResult<bool> {
@@ -485,11 +435,10 @@ impl Store for PostgresStore {
                 .bind(product.offer_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if let Some(stored) = &stored
-            && stored.as_deref() == Some(hash.as_str())
-        {
+        let change = shared::product_change(&stored, &hash);
+        if change == ProductUpsert::Unchanged {
             tx.rollback().await?;
-            return Ok(ProductUpsert::Unchanged);
+            return Ok(change);
         }
 
         let suppliers = upsert_suppliers(&mut tx, std::slice::from_ref(&product.supplier)).await?;
@@ -565,11 +514,7 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(if stored.is_some() {
-            ProductUpsert::Updated
-        } else {
-            ProductUpsert::Added
-        })
+        Ok(change)
     }
 
     async fn product_skus(&self, offer_id: Option<i64>) -> StoreResult<Vec<StoredProductSku>> {
@@ -587,21 +532,7 @@ impl Store for PostgresStore {
         .bind(offer_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredProductSku {
-                    offer_id: r.try_get("offer_id")?,
-                    spec_id: r.try_get("spec_id")?,
-                    sku_id: r.try_get("sku_id_1688")?,
-                    subject: r.try_get("subject")?,
-                    attributes: r.try_get("attributes")?,
-                    price: r.try_get("price")?,
-                    supplier_login_id: r.try_get("login_id_1688")?,
-                    merchant_sku: r.try_get("merchant_sku")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        rows.iter().map(rows::product_sku).collect()
     }
 
     async fn list_suppliers(&self) -> StoreResult<Vec<SupplierRow>> {
@@ -614,19 +545,7 @@ impl Store for PostgresStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SupplierRow {
-                    id: r.try_get("id")?,
-                    login_id_1688: r.try_get("login_id_1688")?,
-                    member_id_1688: r.try_get("member_id_1688")?,
-                    name: r.try_get("name")?,
-                    products: count(r.try_get("products")?),
-                    purchase_orders: count(r.try_get("purchase_orders")?),
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        rows.iter().map(rows::supplier).collect()
     }
 
     async fn begin_run(
@@ -676,13 +595,13 @@ impl Store for PostgresStore {
         .bind(run_id)
         .bind(status.as_str())
         .bind(error)
-        .bind(db_count(counts.orders_seen))
-        .bind(db_count(counts.orders_inserted))
-        .bind(db_count(counts.orders_updated))
-        .bind(db_count(counts.orders_unchanged))
-        .bind(db_count(counts.orders_skipped))
-        .bind(db_count(counts.lines_unmapped))
-        .bind(db_count(counts.pages))
+        .bind(shared::db_count(counts.orders_seen))
+        .bind(shared::db_count(counts.orders_inserted))
+        .bind(shared::db_count(counts.orders_updated))
+        .bind(shared::db_count(counts.orders_unchanged))
+        .bind(shared::db_count(counts.orders_skipped))
+        .bind(shared::db_count(counts.lines_unmapped))
+        .bind(shared::db_count(counts.pages))
         .execute(&self.pool)
         .await?;
         if counts.orders_inserted >= ANALYZE_AFTER_INSERTS {
@@ -712,8 +631,6 @@ impl Store for PostgresStore {
         let order_ids = shared::page_order_ids(orders);
         let mut tx = self.pool.begin().await?;
 
-        let mut existing = HashMap::new();
-        let mut tombstoned = HashSet::new();
         let rows = sqlx::query(
             "SELECT k.order_id, p.id, p.content_hash, t.order_id_1688 IS NOT NULL AS tombstoned
              FROM UNNEST($2::bigint[]) AS k (order_id)
@@ -724,16 +641,7 @@ impl Store for PostgresStore {
         .bind(&order_ids)
         .fetch_all(&mut *tx)
         .await?;
-        for row in &rows {
-            let order_id: i64 = row.try_get("order_id")?;
-            if row.try_get("tombstoned")? {
-                tombstoned.insert(order_id);
-            }
-            if let Some(id) = row.try_get::<Option<i64>, _>("id")? {
-                let content_hash = row.try_get("content_hash")?;
-                existing.insert(order_id, ExistingOrder { id, content_hash });
-            }
-        }
+        let (existing, tombstoned) = rows::page_state(&rows)?;
         let plan = PagePlan::new(orders, &existing, &tombstoned);
         if plan.writes_nothing() {
             // Read only: nothing to commit, and rolling back writes nothing either. The
@@ -744,10 +652,7 @@ impl Store for PostgresStore {
                 None => true,
             };
             tx.rollback().await?;
-            return match fence {
-                Some(f) if !held => Err(shared::lease_lost(&f.account)),
-                _ => Ok(plan.outcome(&HashMap::new())),
-            };
+            return plan.outcome_unwritten(fence, held);
         }
 
         let suppliers = upsert_suppliers(&mut tx, &plan.suppliers()).await?;
@@ -768,12 +673,7 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await?;
         }
-        if let Some(f) = fence
-            && !fence_held(&mut tx, f, FENCE_LOCK).await?
-        {
-            tx.rollback().await?;
-            return Err(shared::lease_lost(&f.account));
-        }
+        let mut tx = holding_lease(tx, fence).await?;
         let outcome = plan.outcome(&po_ids);
         // Inside the transaction: PostgreSQL delivers the notifications on COMMIT, and
         // drops them on rollback.
@@ -794,10 +694,7 @@ impl Store for PostgresStore {
         .bind(order_id_1688)
         .fetch_optional(&self.pool)
         .await?;
-        match id {
-            Some(id) => Ok(self.fetch_orders(&[id]).await?.pop()),
-            None => Ok(None),
-        }
+        self.fetch_order(id).await
     }
 
     async fn recent_runs(&self, limit: u32) -> StoreResult<Vec<SyncRunRow>> {
@@ -810,31 +707,7 @@ impl Store for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SyncRunRow {
-                    id: r.try_get("id")?,
-                    account: r.try_get("account")?,
-                    kind: r.try_get("kind")?,
-                    window_start: r.try_get("window_start")?,
-                    window_end: r.try_get("window_end")?,
-                    started_at: r.try_get("started_at")?,
-                    finished_at: r.try_get("finished_at")?,
-                    status: r.try_get("status")?,
-                    counts: RunCounts {
-                        orders_seen: count(r.try_get("orders_seen")?),
-                        orders_inserted: count(r.try_get("orders_inserted")?),
-                        orders_updated: count(r.try_get("orders_updated")?),
-                        orders_unchanged: count(r.try_get("orders_unchanged")?),
-                        orders_skipped: count(r.try_get("orders_skipped")?),
-                        lines_unmapped: count(r.try_get("lines_unmapped")?),
-                        pages: count(r.try_get("pages")?),
-                    },
-                    error: r.try_get("error")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        rows.iter().map(rows::sync_run).collect()
     }
 
     async fn totals(&self) -> StoreResult<Totals> {
@@ -851,14 +724,7 @@ impl Store for PostgresStore {
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok(Totals {
-            orders: count(r.try_get("orders")?),
-            lines: count(r.try_get("lines")?),
-            mapped_lines: count(r.try_get("mapped_lines")?),
-            unmapped_lines: count(r.try_get("unmapped_lines")?),
-            orders_with_unmapped: count(r.try_get("orders_with_unmapped")?),
-            suppliers: count(r.try_get("suppliers")?),
-        })
+        rows::totals(&r)
     }
 
     async fn unmapped_items(&self, limit: u32) -> StoreResult<Vec<UnmappedItem>> {
@@ -871,20 +737,7 @@ impl Store for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(UnmappedItem {
-                    offer_id: r.try_get("offer_id")?,
-                    spec_id: r.try_get("spec_id")?,
-                    title: r.try_get("title")?,
-                    attributes: r.try_get("attributes")?,
-                    lines: count(r.try_get("lines")?),
-                    orders: count(r.try_get("orders")?),
-                    oldest_order_at: r.try_get("oldest_order_at")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        rows.iter().map(rows::unmapped_item).collect()
     }
 
     async fn add_tombstone(
@@ -933,17 +786,7 @@ impl Store for PostgresStore {
         .bind(interval(ttl))
         .fetch_optional(&self.pool)
         .await?;
-        let Some(r) = row else {
-            return Ok(None);
-        };
-        Ok(Some(Lease {
-            fence: Fence {
-                account: r.try_get("account")?,
-                owner: r.try_get("owner")?,
-                generation: r.try_get("generation")?,
-            },
-            until: r.try_get("lease_until")?,
-        }))
+        row.as_ref().map(rows::lease).transpose()
     }
 
     async fn renew_lease(
@@ -987,17 +830,7 @@ impl Store for PostgresStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LeaseRow {
-                    account: r.try_get("account")?,
-                    owner: r.try_get("owner")?,
-                    lease_until: r.try_get("lease_until")?,
-                    generation: r.try_get("generation")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        rows.iter().map(rows::lease_row).collect()
     }
 
     async fn change_cursor(&self, account: &str) -> StoreResult<Option<DateTime<Utc>>> {
@@ -1029,13 +862,7 @@ impl Store for PostgresStore {
         .bind(to)
         .execute(&mut *tx)
         .await?;
-        if let Some(f) = fence
-            && !fence_held(&mut tx, f, FENCE_LOCK).await?
-        {
-            tx.rollback().await?;
-            return Err(shared::lease_lost(&f.account));
-        }
-        tx.commit().await?;
+        holding_lease(tx, fence).await?.commit().await?;
         Ok(())
     }
 
@@ -1057,16 +884,7 @@ impl Store for PostgresStore {
         .bind(window.end)
         .fetch_one(&self.pool)
         .await?;
-        Ok(BackfillProgress {
-            id: r.try_get("id")?,
-            account: r.try_get("account")?,
-            window_start: r.try_get("window_start")?,
-            window_end: r.try_get("window_end")?,
-            done_until: r.try_get("done_until")?,
-            finished: r
-                .try_get::<Option<DateTime<Utc>>, _>("finished_at")?
-                .is_some(),
-        })
+        rows::backfill(&r)
     }
 
     async fn backfill_progress(&self, id: i64, done_until: DateTime<Utc>) -> StoreResult<()> {
@@ -1096,17 +914,7 @@ impl Store for PostgresStore {
         let rows = sqlx::query(shared::ACCOUNT_RUN_STATUS_SQL)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AccountRunStatus {
-                    account: r.try_get("account")?,
-                    last_success: r.try_get("last_success")?,
-                    consecutive_failures: shared::small_count(r.try_get("failures")?),
-                    last_error: r.try_get("last_error")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        rows.iter().map(rows::account_run_status).collect()
     }
 
     async fn add_tracking_number(
@@ -1116,22 +924,17 @@ impl Store for PostgresStore {
         carrier: Option<&str>,
         source: TrackingSource,
     ) -> StoreResult<bool> {
-        let tracking_no = tracking_no.trim();
-        if tracking_no.is_empty() {
-            return Err(ReceivingError::EmptyTrackingNumber.into());
-        }
-        let carrier = carrier.map(str::trim).filter(|c| !c.is_empty());
+        let tracking_no = shared::tracking_number(tracking_no)?;
+        let carrier = shared::carrier(carrier);
+        let po_number = po_number.trim();
         let mut tx = self.pool.begin().await?;
         let Some(order_id): Option<i64> =
             sqlx::query_scalar("SELECT id FROM purchase_orders WHERE po_number = $1")
-                .bind(po_number.trim())
+                .bind(po_number)
                 .fetch_optional(&mut *tx)
                 .await?
         else {
-            return Err(ReceivingError::UnknownOrder {
-                po_number: po_number.trim().to_owned(),
-            }
-            .into());
+            return Err(shared::unknown_order(po_number));
         };
         let inserted = sqlx::query(
             "INSERT INTO tracking_numbers (purchase_order_id, tracking_no, carrier, source)
@@ -1177,10 +980,7 @@ impl Store for PostgresStore {
                 .bind(po_number.trim())
                 .fetch_optional(&self.pool)
                 .await?;
-        match id {
-            Some(id) => Ok(self.fetch_orders(&[id]).await?.pop()),
-            None => Ok(None),
-        }
+        self.fetch_order(id).await
     }
 
     async fn preview_receipt(
@@ -1210,7 +1010,7 @@ impl Store for PostgresStore {
         )
         .bind(warehouse_id)
         .bind(request.tracking_no())
-        .bind(request.note.as_deref().map(str::trim).filter(|n| !n.is_empty()))
+        .bind(shared::receipt_note(request))
         .fetch_one(&mut *tx)
         .await?;
 
@@ -1313,31 +1113,9 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?
         .iter()
-        .map(|l| {
-            Ok(StoredReceiptLine {
-                id: l.try_get("id")?,
-                purchase_order_id: l.try_get("purchase_order_id")?,
-                po_number: l.try_get("po_number")?,
-                purchase_order_line_id: l.try_get("purchase_order_line_id")?,
-                line_no: l.try_get("line_no")?,
-                title: l.try_get("title")?,
-                merchant_sku: l.try_get("merchant_sku")?,
-                name: l.try_get("name")?,
-                gtin: l.try_get("gtin")?,
-                quantity: l.try_get("quantity")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        Ok(Some(StoredReceipt {
-            id: r.try_get("id")?,
-            warehouse_id: r.try_get("warehouse_id")?,
-            warehouse_code: r.try_get("code")?,
-            warehouse_name: r.try_get("name")?,
-            tracking_no: r.try_get("tracking_no")?,
-            received_at: r.try_get("received_at")?,
-            note: r.try_get("note")?,
-            lines,
-        }))
+        .map(rows::receipt_line)
+        .collect::<StoreResult<_>>()?;
+        rows::receipt(&r, lines).map(Some)
     }
 
     async fn inventory(&self, warehouse_code: &str) -> StoreResult<Vec<InventoryRow>> {
@@ -1348,10 +1126,7 @@ impl Store for PostgresStore {
                 .fetch_optional(&self.pool)
                 .await?
         else {
-            return Err(WarehouseError::Unknown {
-                code: code.to_owned(),
-            }
-            .into());
+            return Err(shared::unknown_warehouse(code));
         };
         // COLLATE "C": SKUs in byte order, as SQLite sorts them.
         let rows = sqlx::query(
@@ -1363,26 +1138,12 @@ impl Store for PostgresStore {
         .bind(warehouse_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(InventoryRow {
-                    merchant_sku: r.try_get("merchant_sku")?,
-                    name: r.try_get("name")?,
-                    gtin: r.try_get("gtin")?,
-                    on_hand: r.try_get("on_hand")?,
-                    updated_at: r.try_get("updated_at")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+        rows.iter().map(rows::inventory_row).collect()
     }
 
     async fn add_warehouse(&self, code: &str, name: &str) -> StoreResult<WarehouseChange> {
         let code = check_warehouse_code(code)?;
-        let name = match name.trim() {
-            "" => code,
-            n => n,
-        };
+        let name = shared::warehouse_name(code, name);
         let created: Option<i64> = sqlx::query_scalar(
             "INSERT INTO warehouses (code, name) VALUES ($1, $2)
              ON CONFLICT (code) DO NOTHING RETURNING id",
@@ -1409,12 +1170,8 @@ impl Store for PostgresStore {
             .fetch_optional(&self.pool)
             .await?;
         // None only when it was deleted between the statements: report it as unknown.
-        id.map(WarehouseChange::Unchanged).ok_or_else(|| {
-            WarehouseError::Unknown {
-                code: code.to_owned(),
-            }
-            .into()
-        })
+        id.map(WarehouseChange::Unchanged)
+            .ok_or_else(|| shared::unknown_warehouse(code))
     }
 
     async fn list_warehouses(&self) -> StoreResult<Vec<WarehouseRow>> {
@@ -1431,18 +1188,8 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| {
-                Ok(WarehouseRow {
-                    id: r.try_get("id")?,
-                    code: r.try_get("code")?,
-                    name: r.try_get("name")?,
-                    purchase_orders: count(r.try_get("purchase_orders")?),
-                    on_hand: r.try_get("on_hand")?,
-                    skus_in_stock: count(r.try_get("skus_in_stock")?),
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(StoreError::from)
+            .map(|r| rows::warehouse(r, r.decimal("on_hand")?, r.count("skus_in_stock")?))
+            .collect()
     }
 
     async fn delete_warehouse(&self, code: &str, force: bool) -> StoreResult<WarehouseDeletion> {
@@ -1457,10 +1204,7 @@ impl Store for PostgresStore {
                 .fetch_optional(&mut *tx)
                 .await?
         else {
-            return Err(WarehouseError::Unknown {
-                code: code.to_owned(),
-            }
-            .into());
+            return Err(shared::unknown_warehouse(code));
         };
         sqlx::query(
             "SELECT id FROM purchase_orders WHERE warehouse_id = $1 ORDER BY id FOR UPDATE",
@@ -1475,8 +1219,8 @@ impl Store for PostgresStore {
         .bind(warehouse_id)
         .fetch_one(&mut *tx)
         .await?;
-        let on_hand: Decimal = stock.try_get("on_hand")?;
-        let skus = count(stock.try_get("skus")?);
+        let on_hand = stock.decimal("on_hand")?;
+        let skus = stock.count("skus")?;
         let received: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM purchase_orders o
              WHERE o.warehouse_id = $1
@@ -1486,7 +1230,7 @@ impl Store for PostgresStore {
         .bind(warehouse_id)
         .fetch_one(&mut *tx)
         .await?;
-        check_warehouse_deletion(code, on_hand, skus, count(received), force)?;
+        check_warehouse_deletion(code, on_hand, skus, shared::count(received), force)?;
 
         let tombstones = sqlx::query(
             "INSERT INTO sync_tombstones (account, order_id_1688, reason)
@@ -1590,21 +1334,19 @@ async fn plan_receipt_in(
         }
         .into());
     };
-    let warehouse = ReceivingWarehouse {
-        id: warehouse.try_get("id")?,
-        code: warehouse.try_get("code")?,
-    };
+    let warehouse = rows::receiving_warehouse(&warehouse)?;
     let po_numbers = request.po_numbers();
-    let mut named = HashMap::new();
-    if !po_numbers.is_empty() {
-        for r in sqlx::query("SELECT po_number, id FROM purchase_orders WHERE po_number = ANY($1)")
-            .bind(&po_numbers)
-            .fetch_all(&mut **tx)
-            .await?
-        {
-            named.insert(r.try_get("po_number")?, r.try_get("id")?);
-        }
-    }
+    let named = if po_numbers.is_empty() {
+        HashMap::new()
+    } else {
+        rows::ids_by_text(
+            &sqlx::query("SELECT po_number, id FROM purchase_orders WHERE po_number = ANY($1)")
+                .bind(&po_numbers)
+                .fetch_all(&mut **tx)
+                .await?,
+            "po_number",
+        )?
+    };
     let carrying: HashSet<i64> = match request.tracking_no() {
         Some(t) => sqlx::query_scalar(
             "SELECT DISTINCT purchase_order_id FROM tracking_numbers WHERE tracking_no = $1",
@@ -1626,21 +1368,10 @@ async fn plan_receipt_in(
     .bind(&ids)
     .fetch_all(&mut **tx)
     .await?;
-    let mut orders = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let status: String = r.try_get("status")?;
-        orders.push(OrderToReceive {
-            id: r.try_get("id")?,
-            po_number: r.try_get("po_number")?,
-            status: PoStatus::parse(&status).ok_or(StoreError::Corrupt {
-                column: "purchase_orders.status",
-                value: status,
-            })?,
-            warehouse_id: r.try_get("warehouse_id")?,
-            warehouse_code: r.try_get("warehouse_code")?,
-            lines: Vec::new(),
-        });
-    }
+    let mut orders: Vec<OrderToReceive> = rows
+        .iter()
+        .map(rows::order_to_receive)
+        .collect::<StoreResult<_>>()?;
     if orders.is_empty() {
         return Err(shared::orders_gone(request).into());
     }
@@ -1652,52 +1383,37 @@ async fn plan_receipt_in(
     .bind(&ids)
     .fetch_all(&mut **tx)
     .await?;
-    let mut lines = Vec::with_capacity(rows.len());
-    for r in &rows {
-        lines.push((
-            r.try_get("purchase_order_id")?,
-            LineToReceive {
-                id: r.try_get("id")?,
-                line_no: r.try_get("line_no")?,
-                title: r.try_get("title")?,
-                merchant_sku: r.try_get("merchant_sku")?,
-                gtin: r.try_get("gtin")?,
-                name: r.try_get("name")?,
-                quantity: r.try_get("quantity")?,
-                merchant_quantity: r.try_get("merchant_quantity")?,
-                received_qty: r.try_get("received_qty")?,
-            },
-        ));
-    }
+    let lines = rows
+        .iter()
+        .map(rows::line_to_receive)
+        .collect::<StoreResult<_>>()?;
     shared::attach_lines(&mut orders, lines);
 
-    match plan_receipt(&warehouse, &orders, &request.scans, tolerance_percent) {
-        Ok(plan) => Ok(plan),
-        Err(err @ ReceivingError::UnknownCode { .. }) => {
-            let ReceivingError::UnknownCode { code, .. } = &err else {
-                unreachable!()
-            };
-            let others: Vec<String> = sqlx::query(
-                "SELECT DISTINCT o.id, o.po_number
-                 FROM purchase_order_lines l JOIN purchase_orders o ON o.id = l.purchase_order_id
-                 WHERE l.merchant_sku IN (SELECT $1::text UNION SELECT sku FROM merchant_skus WHERE gtin = $1)
-                   AND o.status IN ('on_the_way', 'partially_received')
-                   AND NOT (o.id = ANY($2))
-                 ORDER BY o.id
-                 LIMIT $3",
-            )
-            .bind(code)
-            .bind(&ids)
-            .bind(shared::OTHER_ORDERS_SHOWN)
-            .fetch_all(&mut **tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get("po_number"))
-            .collect::<Result<_, sqlx::Error>>()?;
-            Err(shared::on_another_order(err, others).into())
-        }
-        Err(err) => Err(err.into()),
-    }
+    let err = match plan_receipt(&warehouse, &orders, &request.scans, tolerance_percent) {
+        Ok(plan) => return Ok(plan),
+        Err(err) => err,
+    };
+    let Some(code) = shared::unplaced_code(&err) else {
+        return Err(err.into());
+    };
+    let others: Vec<String> = sqlx::query(
+        "SELECT DISTINCT o.id, o.po_number
+         FROM purchase_order_lines l JOIN purchase_orders o ON o.id = l.purchase_order_id
+         WHERE l.merchant_sku IN (SELECT $1::text UNION SELECT sku FROM merchant_skus WHERE gtin = $1)
+           AND o.status IN ('on_the_way', 'partially_received')
+           AND NOT (o.id = ANY($2))
+         ORDER BY o.id
+         LIMIT $3",
+    )
+    .bind(code)
+    .bind(&ids)
+    .bind(shared::OTHER_ORDERS_SHOWN)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|r| r.text("po_number"))
+    .collect::<StoreResult<_>>()?;
+    Err(shared::on_another_order(err, others).into())
 }
 
 /// `ttl` as an `INTERVAL` parameter, which holds whole microseconds (sqlx refuses a
@@ -1731,6 +1447,21 @@ async fn fence_held(
         .fetch_optional(&mut **tx)
         .await?;
     Ok(held.is_some())
+}
+
+/// `tx`, once `fence` (when given) is sure to hold its lease until COMMIT; otherwise
+/// rolled back, and [`StoreError::LeaseLost`].
+async fn holding_lease(
+    mut tx: Transaction<'static, Postgres>,
+    fence: Option<&Fence>,
+) -> StoreResult<Transaction<'static, Postgres>> {
+    if let Some(f) = fence
+        && !fence_held(&mut tx, f, FENCE_LOCK).await?
+    {
+        tx.rollback().await?;
+        return Err(shared::lease_lost(&f.account));
+    }
+    Ok(tx)
 }
 
 /// Announces the purchase orders a page created and updated on [`NOTIFY_CHANNEL`].
@@ -1822,10 +1553,7 @@ async fn upsert_suppliers(
         .bind(&login)
         .fetch_all(&mut **tx)
         .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("login_id_1688")?, r.try_get("id")?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(StoreError::from)
+    rows::ids_by_text(&rows, "login_id_1688")
 }
 
 /// Upserts the written orders and returns the purchase order id of each 1688 order id.
@@ -1927,10 +1655,7 @@ async fn upsert_orders(
     .bind(&content_hash)
     .fetch_all(&mut **tx)
     .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("order_id_1688")?, r.try_get("id")?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(StoreError::from)
+    rows::ids_by_int(&rows, "order_id_1688")
 }
 
 /// Upserts every line of the written orders, keyed by (purchase order, 1688 sub-item).
@@ -2085,37 +1810,6 @@ async fn delete_vanished_lines(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-fn mapping_from_row(r: &PgRow) -> StoreResult<SkuMapping> {
-    Ok(SkuMapping {
-        offer_id: r.try_get("offer_id")?,
-        spec_id: r.try_get("spec_id")?,
-        merchant_sku: r.try_get("merchant_sku")?,
-        quantity_ratio: r.try_get("quantity_ratio")?,
-    })
-}
-
-fn line_from_row(r: &PgRow) -> Result<StoredLine, sqlx::Error> {
-    Ok(StoredLine {
-        id: r.try_get("id")?,
-        line_no: r.try_get("line_no")?,
-        sub_item_id_1688: r.try_get("sub_item_id_1688")?,
-        offer_id: r.try_get("offer_id")?,
-        spec_id: r.try_get("spec_id")?,
-        sku_id_1688: r.try_get("sku_id_1688")?,
-        title: r.try_get("title")?,
-        attributes: r.try_get("attributes")?,
-        quantity: r.try_get("quantity")?,
-        unit_price: r.try_get("unit_price")?,
-        amount: r.try_get("amount")?,
-        merchant_sku: r.try_get("merchant_sku")?,
-        mapping_status: r.try_get("mapping_status")?,
-        mapping_source: r.try_get("mapping_source")?,
-        merchant_quantity: r.try_get("merchant_quantity")?,
-        merchant_unit_cost: r.try_get("merchant_unit_cost")?,
-        received_qty: r.try_get("received_qty")?,
-    })
 }
 
 #[cfg(test)]

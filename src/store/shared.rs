@@ -10,9 +10,13 @@ use sha1::{Digest, Sha1};
 use crate::domain::{
     IncomingLine, IncomingOrder, Line1688, LineToReceive, MappingTable, OrderToReceive, PriceRange,
     Product1688, ProductSku1688, ReceiptRequest, ReceivingError, SkuMapping, SupplierRef,
+    WarehouseError,
 };
 
-use super::{Fence, MerchantSku, Numbered, PageOutcome, StoreError, StoreResult};
+use super::{
+    Fence, ImportOutcome, MappingChange, MerchantSku, Numbered, PageOutcome, ProductUpsert,
+    StoreError, StoreResult,
+};
 
 /// The error recorded on runs that a dead process left `running`.
 pub(crate) const INTERRUPTED: &str = "interrupted: the process stopped before the run finished";
@@ -61,6 +65,16 @@ pub(crate) fn lease_lost(account: &str) -> StoreError {
     StoreError::LeaseLost {
         account: account.to_owned(),
     }
+}
+
+/// A count from the database as a `u64` (a negative one reads as 0).
+pub(crate) fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// A count to store in a `bigint` column, saturating.
+pub(crate) fn db_count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// A count from the database as a `u32`, saturating.
@@ -187,6 +201,16 @@ impl<'a> PagePlan<'a> {
         out
     }
 
+    /// The outcome of a page that writes nothing, unless its fence no longer `held` the
+    /// lease: then [`StoreError::LeaseLost`], so that a writer that lost its lease learns
+    /// it on its next page, written or not.
+    pub fn outcome_unwritten(&self, fence: Option<&Fence>, held: bool) -> StoreResult<PageOutcome> {
+        match fence {
+            Some(f) if !held => Err(lease_lost(&f.account)),
+            _ => Ok(self.outcome(&HashMap::new())),
+        }
+    }
+
     /// The outcome, given the purchase order id of every written 1688 order.
     pub fn outcome(&self, po_ids: &HashMap<i64, i64>) -> PageOutcome {
         PageOutcome {
@@ -239,6 +263,16 @@ pub(crate) struct SkuImportPlan {
     pub release_gtins: Vec<String>,
     pub inserted: u64,
     pub updated: u64,
+}
+
+impl SkuImportPlan {
+    pub fn outcome(&self) -> ImportOutcome {
+        ImportOutcome {
+            inserted: self.inserted,
+            updated: self.updated,
+            ..ImportOutcome::default()
+        }
+    }
 }
 
 /// Validates a merchant-SKU import against the stored SKUs of the file (`existing`, by
@@ -332,6 +366,19 @@ pub(crate) struct MappingImportPlan {
     pub all: Vec<SkuMapping>,
     pub inserted: u64,
     pub updated: u64,
+}
+
+impl MappingImportPlan {
+    /// What the import did, once `remaps` re-mapped waiting lines of `orders`.
+    pub fn change(&self, remaps: &[Remap], orders: &[i64]) -> MappingChange {
+        MappingChange {
+            inserted: self.inserted,
+            updated: self.updated,
+            deleted: 0,
+            lines_remapped: remaps.len() as u64,
+            orders_remapped: orders.len() as u64,
+        }
+    }
 }
 
 /// Validates mappings to set: every merchant SKU must exist (`known_skus` holds those of
@@ -477,6 +524,16 @@ pub(crate) fn product_hash(product: &Product1688) -> String {
     hex::encode(h.finalize())
 }
 
+/// What an add of a product whose content hashes to `hash` does, given the stored
+/// product's hash (`None`: no product stored).
+pub(crate) fn product_change(stored: &Option<Option<String>>, hash: &str) -> ProductUpsert {
+    match stored {
+        None => ProductUpsert::Added,
+        Some(stored) if stored.as_deref() == Some(hash) => ProductUpsert::Unchanged,
+        Some(_) => ProductUpsert::Updated,
+    }
+}
+
 /// `products_1688.price_ranges`: a JSON array of `{start_quantity, price}` whose decimals
 /// are strings, exact as given (a JSON number would pass through floating point in
 /// most readers).
@@ -614,6 +671,59 @@ pub(crate) fn receipt_order_ids(
     ids.sort_unstable();
     ids.dedup();
     Ok(ids)
+}
+
+/// A tracking number as stored: trimmed, never empty.
+pub(crate) fn tracking_number(tracking_no: &str) -> Result<&str, ReceivingError> {
+    match tracking_no.trim() {
+        "" => Err(ReceivingError::EmptyTrackingNumber),
+        t => Ok(t),
+    }
+}
+
+/// A carrier as stored: blank means none.
+pub(crate) fn carrier(carrier: Option<&str>) -> Option<&str> {
+    carrier.map(str::trim).filter(|c| !c.is_empty())
+}
+
+/// A receipt's note as stored: blank means none.
+pub(crate) fn receipt_note(request: &ReceiptRequest) -> Option<&str> {
+    request
+        .note
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+}
+
+/// A warehouse's name as stored: a blank name is the code.
+pub(crate) fn warehouse_name<'a>(code: &'a str, name: &'a str) -> &'a str {
+    match name.trim() {
+        "" => code,
+        n => n,
+    }
+}
+
+pub(crate) fn unknown_order(po_number: &str) -> StoreError {
+    ReceivingError::UnknownOrder {
+        po_number: po_number.to_owned(),
+    }
+    .into()
+}
+
+pub(crate) fn unknown_warehouse(code: &str) -> StoreError {
+    WarehouseError::Unknown {
+        code: code.to_owned(),
+    }
+    .into()
+}
+
+/// The code of a receipt refused because it is on none of its orders: worth looking for
+/// on other orders (see [`on_another_order`]).
+pub(crate) fn unplaced_code(err: &ReceivingError) -> Option<&str> {
+    match err {
+        ReceivingError::UnknownCode { code, .. } => Some(code),
+        _ => None,
+    }
 }
 
 /// The error for orders that vanished between finding and locking them (a warehouse

@@ -22,18 +22,18 @@ use crate::domain::receiving::{
     check_warehouse_code, check_warehouse_deletion, plan_receipt, warehouse_tombstone_reason,
 };
 use crate::domain::{
-    IncomingOrder, LineToReceive, OrderToReceive, PoStatus, Product1688, ReceiptPlan,
-    ReceiptRequest, ReceivingError, ReceivingWarehouse, RunKind, RunStatus, SkuMapping,
-    SupplierRef, SyncWindow, TrackingSource, WarehouseError,
+    IncomingOrder, OrderToReceive, Product1688, ReceiptPlan, ReceiptRequest, ReceivingError,
+    RunKind, RunStatus, SkuMapping, SupplierRef, SyncWindow, TrackingSource,
 };
 
-use super::shared::{self, ExistingOrder, PagePlan, WaitingLine};
+use super::rows::{self, Columns, columns_read_as_stored};
+use super::shared::{self, PagePlan};
 use super::{
     AccountRunStatus, Backend, BackfillProgress, Fence, ImportOutcome, InventoryRow, Lease,
     LeaseRow, MappingChange, MerchantSku, Numbered, PageOutcome, PageTarget, ProductUpsert,
-    ReceiptOutcome, RunCounts, Store, StoreError, StoreResult, StoredLine, StoredOrder,
-    StoredProductSku, StoredReceipt, StoredReceiptLine, SupplierRow, SyncRunRow, Totals,
-    UnmappedItem, WarehouseChange, WarehouseDeletion, WarehouseRow,
+    ReceiptOutcome, RunCounts, Store, StoreError, StoreResult, StoredOrder, StoredProductSku,
+    StoredReceipt, SupplierRow, SyncRunRow, Totals, UnmappedItem, WarehouseChange,
+    WarehouseDeletion, WarehouseRow,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -106,7 +106,7 @@ impl SqliteStore {
         }
         // One read transaction: the orders and their lines from the same snapshot.
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query(
+        let orders = sqlx::query(
             "SELECT id, po_number, source, account, order_id_1688, status, status_1688, supplier_id,
                     warehouse_id, has_unmapped, note, currency, goods_amount, shipping_fee, discount,
                     total_amount, created_at_1688, modified_at_1688, created_at, updated_at
@@ -115,8 +115,7 @@ impl SqliteStore {
         .bind(json_list(ids))
         .fetch_all(&mut *tx)
         .await?;
-        let mut lines: HashMap<i64, Vec<StoredLine>> = HashMap::new();
-        for r in sqlx::query(
+        let lines = sqlx::query(
             "SELECT purchase_order_id, id, line_no, sub_item_id_1688, offer_id, spec_id, sku_id_1688,
                     title, attributes, quantity, unit_price, amount, merchant_sku, mapping_status,
                     mapping_source, merchant_quantity, merchant_unit_cost, received_qty
@@ -125,42 +124,38 @@ impl SqliteStore {
         )
         .bind(json_list(ids))
         .fetch_all(&mut *tx)
-        .await?
-        {
-            lines
-                .entry(r.try_get("purchase_order_id")?)
-                .or_default()
-                .push(line_from_row(&r)?);
-        }
+        .await?;
         tx.rollback().await?;
-        rows.iter()
-            .map(|row| {
-                let id: i64 = row.try_get("id")?;
-                Ok(StoredOrder {
-                    id,
-                    po_number: row.try_get("po_number")?,
-                    source: row.try_get("source")?,
-                    account: row.try_get("account")?,
-                    order_id_1688: row.try_get("order_id_1688")?,
-                    status: row.try_get("status")?,
-                    status_1688: row.try_get("status_1688")?,
-                    supplier_id: row.try_get("supplier_id")?,
-                    warehouse_id: row.try_get("warehouse_id")?,
-                    has_unmapped: row.try_get("has_unmapped")?,
-                    note: row.try_get("note")?,
-                    currency: row.try_get("currency")?,
-                    goods_amount: get_opt_dec(row, "goods_amount")?,
-                    shipping_fee: get_opt_dec(row, "shipping_fee")?,
-                    discount: get_opt_dec(row, "discount")?,
-                    total_amount: get_opt_dec(row, "total_amount")?,
-                    created_at_1688: get_opt_ts(row, "created_at_1688")?,
-                    modified_at_1688: get_opt_ts(row, "modified_at_1688")?,
-                    created_at: get_ts(row, "created_at")?,
-                    updated_at: get_ts(row, "updated_at")?,
-                    lines: lines.remove(&id).unwrap_or_default(),
-                })
-            })
-            .collect()
+        rows::orders_with_lines(&orders, &lines)
+    }
+
+    /// The purchase order `id` with its lines, when there is one.
+    async fn fetch_order(&self, id: Option<i64>) -> StoreResult<Option<StoredOrder>> {
+        match id {
+            Some(id) => Ok(self.fetch_orders(&[id]).await?.pop()),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Columns for SqliteRow {
+    columns_read_as_stored!();
+
+    fn decimal(&self, column: &'static str) -> StoreResult<Decimal> {
+        parse_dec(column, &self.try_get::<String, _>(column)?)
+    }
+    fn opt_decimal(&self, column: &'static str) -> StoreResult<Option<Decimal>> {
+        self.try_get::<Option<String>, _>(column)?
+            .map(|t| parse_dec(column, &t))
+            .transpose()
+    }
+    fn instant(&self, column: &'static str) -> StoreResult<DateTime<Utc>> {
+        parse_ts(column, &self.try_get::<String, _>(column)?)
+    }
+    fn opt_instant(&self, column: &'static str) -> StoreResult<Option<DateTime<Utc>>> {
+        self.try_get::<Option<String>, _>(column)?
+            .map(|t| parse_ts(column, &t))
+            .transpose()
     }
 }
 
@@ -184,16 +179,6 @@ fn parse_dec(column: &'static str, text: &str) -> StoreResult<Decimal> {
         })
 }
 
-fn get_dec(row: &SqliteRow, column: &'static str) -> StoreResult<Decimal> {
-    parse_dec(column, &row.try_get::<String, _>(column)?)
-}
-
-fn get_opt_dec(row: &SqliteRow, column: &'static str) -> StoreResult<Option<Decimal>> {
-    row.try_get::<Option<String>, _>(column)?
-        .map(|t| parse_dec(column, &t))
-        .transpose()
-}
-
 /// An instant as stored: `2026-04-18T00:00:00.000Z`.
 fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -211,24 +196,6 @@ fn parse_ts(column: &'static str, text: &str) -> StoreResult<DateTime<Utc>> {
             column,
             value: text.to_owned(),
         })
-}
-
-fn get_ts(row: &SqliteRow, column: &'static str) -> StoreResult<DateTime<Utc>> {
-    parse_ts(column, &row.try_get::<String, _>(column)?)
-}
-
-fn get_opt_ts(row: &SqliteRow, column: &'static str) -> StoreResult<Option<DateTime<Utc>>> {
-    row.try_get::<Option<String>, _>(column)?
-        .map(|t| parse_ts(column, &t))
-        .transpose()
-}
-
-fn get_count(row: &SqliteRow, column: &'static str) -> StoreResult<u64> {
-    Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
-}
-
-fn db_count(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 /// A list as one JSON parameter for `json_each`.
@@ -279,7 +246,7 @@ impl Store for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(mapping_from_row).collect()
+        rows.iter().map(rows::sku_mapping).collect()
     }
 
     async fn import_merchant_skus(
@@ -292,31 +259,22 @@ impl Store for SqliteStore {
             .filter_map(|r| shared::clean_gtin(r.value.gtin.as_deref()))
             .collect();
         let mut tx = self.begin_write().await?;
-        let existing: HashMap<String, MerchantSku> = sqlx::query(
-            "SELECT sku, gtin, name FROM merchant_skus WHERE sku IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(json_list(&skus))
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| {
-            let m = MerchantSku {
-                sku: r.try_get("sku")?,
-                gtin: r.try_get("gtin")?,
-                name: r.try_get("name")?,
-            };
-            Ok((m.sku.clone(), m))
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
-        let owners: HashMap<String, String> = sqlx::query(
-            "SELECT gtin, sku FROM merchant_skus WHERE gtin IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(json_list(&gtins))
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("gtin")?, r.try_get("sku")?)))
-        .collect::<Result<_, sqlx::Error>>()?;
+        let existing = rows::merchant_skus_by_sku(
+            &sqlx::query(
+                "SELECT sku, gtin, name FROM merchant_skus WHERE sku IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(json_list(&skus))
+            .fetch_all(&mut *tx)
+            .await?,
+        )?;
+        let owners = rows::gtin_owners(
+            &sqlx::query(
+                "SELECT gtin, sku FROM merchant_skus WHERE gtin IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(json_list(&gtins))
+            .fetch_all(&mut *tx)
+            .await?,
+        )?;
         let plan = shared::plan_merchant_skus(rows, &existing, &owners)?;
 
         if !plan.release_gtins.is_empty() {
@@ -340,11 +298,7 @@ impl Store for SqliteStore {
             qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(ImportOutcome {
-            inserted: plan.inserted,
-            updated: plan.updated,
-            ..ImportOutcome::default()
-        })
+        Ok(plan.outcome())
     }
 
     async fn import_mappings(&self, rows: &[Numbered<SkuMapping>]) -> StoreResult<ImportOutcome> {
@@ -371,36 +325,32 @@ impl Store for SqliteStore {
         .await?
         .into_iter()
         .collect();
-        let existing: HashMap<(i64, String), SkuMapping> = sqlx::query(
-            "SELECT m.offer_id, m.spec_id, m.merchant_sku, m.quantity_ratio
-             FROM json_each(?1) AS k
-             JOIN sku_mappings m
-               ON m.offer_id = json_extract(k.value, '$[0]') AND m.spec_id = json_extract(k.value, '$[1]')",
-        )
-        .bind(json_list(&keys))
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| mapping_from_row(r).map(|m| ((m.offer_id, m.spec_id.clone()), m)))
-        .collect::<StoreResult<_>>()?;
-        let mut product_specs: HashMap<i64, HashSet<String>> = HashMap::new();
-        if !force {
-            let found = sqlx::query(
-                "SELECT p.offer_id, s.spec_id
-                 FROM products_1688 p
-                 LEFT JOIN product_skus_1688 s ON s.offer_id = p.offer_id
-                 WHERE p.offer_id IN (SELECT value FROM json_each(?1))",
+        let existing = rows::mappings_by_key(
+            &sqlx::query(
+                "SELECT m.offer_id, m.spec_id, m.merchant_sku, m.quantity_ratio
+                 FROM json_each(?1) AS k
+                 JOIN sku_mappings m
+                   ON m.offer_id = json_extract(k.value, '$[0]') AND m.spec_id = json_extract(k.value, '$[1]')",
             )
-            .bind(json_list(&shared::mapping_offers(rows)))
+            .bind(json_list(&keys))
             .fetch_all(&mut *tx)
-            .await?;
-            for r in &found {
-                let specs = product_specs.entry(r.try_get("offer_id")?).or_default();
-                if let Some(spec) = r.try_get::<Option<String>, _>("spec_id")? {
-                    specs.insert(spec);
-                }
-            }
-        }
+            .await?,
+        )?;
+        let product_specs = if force {
+            HashMap::new()
+        } else {
+            rows::product_specs(
+                &sqlx::query(
+                    "SELECT p.offer_id, s.spec_id
+                     FROM products_1688 p
+                     LEFT JOIN product_skus_1688 s ON s.offer_id = p.offer_id
+                     WHERE p.offer_id IN (SELECT value FROM json_each(?1))",
+                )
+                .bind(json_list(&shared::mapping_offers(rows)))
+                .fetch_all(&mut *tx)
+                .await?,
+            )?
+        };
         let plan = shared::plan_mappings(rows, &known, &product_specs, force, &existing)?;
 
         for chunk in plan.upserts.chunks(CHUNK) {
@@ -440,17 +390,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?
         .iter()
-        .map(|r| {
-            Ok(WaitingLine {
-                id: r.try_get("id")?,
-                purchase_order_id: r.try_get("purchase_order_id")?,
-                offer_id: r.try_get("offer_id")?,
-                spec_id: r.try_get("spec_id")?,
-                quantity: get_dec(r, "quantity")?,
-                unit_price: get_dec(r, "unit_price")?,
-                amount: get_dec(r, "amount")?,
-            })
-        })
+        .map(rows::waiting_line)
         .collect::<StoreResult<Vec<_>>>()?;
         let remaps = shared::remap(&waiting, &plan.all);
         let orders = shared::remapped_orders(&remaps);
@@ -498,13 +438,7 @@ impl Store for SqliteStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(MappingChange {
-            inserted: plan.inserted,
-            updated: plan.updated,
-            deleted: 0,
-            lines_remapped: remaps.len() as u64,
-            orders_remapped: orders.len() as u64,
-        })
+        Ok(plan.change(&remaps, &orders))
     }
 
     async fn delete_mapping(&self, offer_id: i64, spec_id: &str) -> StoreResult<bool> {
@@ -525,11 +459,10 @@ impl Store for SqliteStore {
                 .bind(product.offer_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if let Some(stored) = &stored
-            && stored.as_deref() == Some(hash.as_str())
-        {
+        let change = shared::product_change(&stored, &hash);
+        if change == ProductUpsert::Unchanged {
             tx.rollback().await?;
-            return Ok(ProductUpsert::Unchanged);
+            return Ok(change);
         }
 
         let suppliers = upsert_suppliers(&mut tx, std::slice::from_ref(&product.supplier)).await?;
@@ -608,11 +541,7 @@ impl Store for SqliteStore {
             qb.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
-        Ok(if stored.is_some() {
-            ProductUpsert::Updated
-        } else {
-            ProductUpsert::Added
-        })
+        Ok(change)
     }
 
     async fn product_skus(&self, offer_id: Option<i64>) -> StoreResult<Vec<StoredProductSku>> {
@@ -629,20 +558,7 @@ impl Store for SqliteStore {
         .bind(offer_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StoredProductSku {
-                    offer_id: r.try_get("offer_id")?,
-                    spec_id: r.try_get("spec_id")?,
-                    sku_id: r.try_get("sku_id_1688")?,
-                    subject: r.try_get("subject")?,
-                    attributes: r.try_get("attributes")?,
-                    price: get_opt_dec(r, "price")?,
-                    supplier_login_id: r.try_get("login_id_1688")?,
-                    merchant_sku: r.try_get("merchant_sku")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::product_sku).collect()
     }
 
     async fn list_suppliers(&self) -> StoreResult<Vec<SupplierRow>> {
@@ -655,18 +571,7 @@ impl Store for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SupplierRow {
-                    id: r.try_get("id")?,
-                    login_id_1688: r.try_get("login_id_1688")?,
-                    member_id_1688: r.try_get("member_id_1688")?,
-                    name: r.try_get("name")?,
-                    products: get_count(r, "products")?,
-                    purchase_orders: get_count(r, "purchase_orders")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::supplier).collect()
     }
 
     async fn begin_run(
@@ -719,13 +624,13 @@ impl Store for SqliteStore {
         .bind(run_id)
         .bind(status.as_str())
         .bind(error)
-        .bind(db_count(counts.orders_seen))
-        .bind(db_count(counts.orders_inserted))
-        .bind(db_count(counts.orders_updated))
-        .bind(db_count(counts.orders_unchanged))
-        .bind(db_count(counts.orders_skipped))
-        .bind(db_count(counts.lines_unmapped))
-        .bind(db_count(counts.pages))
+        .bind(shared::db_count(counts.orders_seen))
+        .bind(shared::db_count(counts.orders_inserted))
+        .bind(shared::db_count(counts.orders_updated))
+        .bind(shared::db_count(counts.orders_unchanged))
+        .bind(shared::db_count(counts.orders_skipped))
+        .bind(shared::db_count(counts.lines_unmapped))
+        .bind(shared::db_count(counts.pages))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -743,8 +648,6 @@ impl Store for SqliteStore {
         let order_ids = shared::page_order_ids(orders);
         let mut tx = self.begin_write().await?;
 
-        let mut existing = HashMap::new();
-        let mut tombstoned = HashSet::new();
         let rows = sqlx::query(
             "SELECT k.value AS order_id, p.id, p.content_hash, t.order_id_1688 IS NOT NULL AS tombstoned
              FROM json_each(?2) AS k
@@ -755,16 +658,7 @@ impl Store for SqliteStore {
         .bind(json_list(&order_ids))
         .fetch_all(&mut *tx)
         .await?;
-        for row in &rows {
-            let order_id: i64 = row.try_get("order_id")?;
-            if row.try_get::<i64, _>("tombstoned")? != 0 {
-                tombstoned.insert(order_id);
-            }
-            if let Some(id) = row.try_get::<Option<i64>, _>("id")? {
-                let content_hash = row.try_get("content_hash")?;
-                existing.insert(order_id, ExistingOrder { id, content_hash });
-            }
-        }
+        let (existing, tombstoned) = rows::page_state(&rows)?;
         let plan = PagePlan::new(orders, &existing, &tombstoned);
         if plan.writes_nothing() {
             // As in PostgreSQL, a lost lease is reported even by a page that writes nothing.
@@ -773,10 +667,7 @@ impl Store for SqliteStore {
                 None => true,
             };
             tx.rollback().await?;
-            return match fence {
-                Some(f) if !held => Err(shared::lease_lost(&f.account)),
-                _ => Ok(plan.outcome(&HashMap::new())),
-            };
+            return plan.outcome_unwritten(fence, held);
         }
 
         let suppliers = upsert_suppliers(&mut tx, &plan.suppliers()).await?;
@@ -802,13 +693,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        if let Some(f) = fence
-            && !fence_held(&mut tx, f).await?
-        {
-            tx.rollback().await?;
-            return Err(shared::lease_lost(&f.account));
-        }
-        tx.commit().await?;
+        holding_lease(tx, fence).await?.commit().await?;
         Ok(plan.outcome(&po_ids))
     }
 
@@ -824,10 +709,7 @@ impl Store for SqliteStore {
         .bind(order_id_1688)
         .fetch_optional(&self.pool)
         .await?;
-        match id {
-            Some(id) => Ok(self.fetch_orders(&[id]).await?.pop()),
-            None => Ok(None),
-        }
+        self.fetch_order(id).await
     }
 
     async fn recent_runs(&self, limit: u32) -> StoreResult<Vec<SyncRunRow>> {
@@ -840,30 +722,7 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SyncRunRow {
-                    id: r.try_get("id")?,
-                    account: r.try_get("account")?,
-                    kind: r.try_get("kind")?,
-                    window_start: get_ts(r, "window_start")?,
-                    window_end: get_ts(r, "window_end")?,
-                    started_at: get_ts(r, "started_at")?,
-                    finished_at: get_opt_ts(r, "finished_at")?,
-                    status: r.try_get("status")?,
-                    counts: RunCounts {
-                        orders_seen: get_count(r, "orders_seen")?,
-                        orders_inserted: get_count(r, "orders_inserted")?,
-                        orders_updated: get_count(r, "orders_updated")?,
-                        orders_unchanged: get_count(r, "orders_unchanged")?,
-                        orders_skipped: get_count(r, "orders_skipped")?,
-                        lines_unmapped: get_count(r, "lines_unmapped")?,
-                        pages: get_count(r, "pages")?,
-                    },
-                    error: r.try_get("error")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::sync_run).collect()
     }
 
     async fn totals(&self) -> StoreResult<Totals> {
@@ -878,14 +737,7 @@ impl Store for SqliteStore {
         )
         .fetch_one(&self.pool)
         .await?;
-        Ok(Totals {
-            orders: get_count(&r, "orders")?,
-            lines: get_count(&r, "lines")?,
-            mapped_lines: get_count(&r, "mapped_lines")?,
-            unmapped_lines: get_count(&r, "unmapped_lines")?,
-            orders_with_unmapped: get_count(&r, "orders_with_unmapped")?,
-            suppliers: get_count(&r, "suppliers")?,
-        })
+        rows::totals(&r)
     }
 
     async fn unmapped_items(&self, limit: u32) -> StoreResult<Vec<UnmappedItem>> {
@@ -898,19 +750,7 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(UnmappedItem {
-                    offer_id: r.try_get("offer_id")?,
-                    spec_id: r.try_get("spec_id")?,
-                    title: r.try_get("title")?,
-                    attributes: r.try_get("attributes")?,
-                    lines: get_count(r, "lines")?,
-                    orders: get_count(r, "orders")?,
-                    oldest_order_at: get_opt_ts(r, "oldest_order_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::unmapped_item).collect()
     }
 
     async fn add_tombstone(
@@ -962,17 +802,7 @@ impl Store for SqliteStore {
         .bind(ttl_modifier(ttl))
         .fetch_optional(&self.pool)
         .await?;
-        let Some(r) = row else {
-            return Ok(None);
-        };
-        Ok(Some(Lease {
-            fence: Fence {
-                account: r.try_get("account")?,
-                owner: r.try_get("owner")?,
-                generation: r.try_get("generation")?,
-            },
-            until: get_ts(&r, "lease_until")?,
-        }))
+        row.as_ref().map(rows::lease).transpose()
     }
 
     async fn renew_lease(
@@ -1022,16 +852,7 @@ impl Store for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(LeaseRow {
-                    account: r.try_get("account")?,
-                    owner: r.try_get("owner")?,
-                    lease_until: get_opt_ts(r, "lease_until")?,
-                    generation: r.try_get("generation")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::lease_row).collect()
     }
 
     async fn change_cursor(&self, account: &str) -> StoreResult<Option<DateTime<Utc>>> {
@@ -1065,13 +886,7 @@ impl Store for SqliteStore {
         .bind(ts(&to))
         .execute(&mut *tx)
         .await?;
-        if let Some(f) = fence
-            && !fence_held(&mut tx, f).await?
-        {
-            tx.rollback().await?;
-            return Err(shared::lease_lost(&f.account));
-        }
-        tx.commit().await?;
+        holding_lease(tx, fence).await?.commit().await?;
         Ok(())
     }
 
@@ -1095,14 +910,7 @@ impl Store for SqliteStore {
         .bind(ts(&window.end))
         .fetch_one(&self.pool)
         .await?;
-        Ok(BackfillProgress {
-            id: r.try_get("id")?,
-            account: r.try_get("account")?,
-            window_start: get_ts(&r, "window_start")?,
-            window_end: get_ts(&r, "window_end")?,
-            done_until: get_opt_ts(&r, "done_until")?,
-            finished: get_opt_ts(&r, "finished_at")?.is_some(),
-        })
+        rows::backfill(&r)
     }
 
     async fn backfill_progress(&self, id: i64, done_until: DateTime<Utc>) -> StoreResult<()> {
@@ -1136,16 +944,7 @@ impl Store for SqliteStore {
         let rows = sqlx::query(shared::ACCOUNT_RUN_STATUS_SQL)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AccountRunStatus {
-                    account: r.try_get("account")?,
-                    last_success: get_opt_ts(r, "last_success")?,
-                    consecutive_failures: shared::small_count(r.try_get("failures")?),
-                    last_error: r.try_get("last_error")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::account_run_status).collect()
     }
 
     async fn add_tracking_number(
@@ -1155,22 +954,17 @@ impl Store for SqliteStore {
         carrier: Option<&str>,
         source: TrackingSource,
     ) -> StoreResult<bool> {
-        let tracking_no = tracking_no.trim();
-        if tracking_no.is_empty() {
-            return Err(ReceivingError::EmptyTrackingNumber.into());
-        }
-        let carrier = carrier.map(str::trim).filter(|c| !c.is_empty());
+        let tracking_no = shared::tracking_number(tracking_no)?;
+        let carrier = shared::carrier(carrier);
+        let po_number = po_number.trim();
         let mut tx = self.begin_write().await?;
         let Some(order_id): Option<i64> =
             sqlx::query_scalar("SELECT id FROM purchase_orders WHERE po_number = ?1")
-                .bind(po_number.trim())
+                .bind(po_number)
                 .fetch_optional(&mut *tx)
                 .await?
         else {
-            return Err(ReceivingError::UnknownOrder {
-                po_number: po_number.trim().to_owned(),
-            }
-            .into());
+            return Err(shared::unknown_order(po_number));
         };
         let inserted = sqlx::query(
             "INSERT INTO tracking_numbers (purchase_order_id, tracking_no, carrier, source)
@@ -1216,10 +1010,7 @@ impl Store for SqliteStore {
                 .bind(po_number.trim())
                 .fetch_optional(&self.pool)
                 .await?;
-        match id {
-            Some(id) => Ok(self.fetch_orders(&[id]).await?.pop()),
-            None => Ok(None),
-        }
+        self.fetch_order(id).await
     }
 
     async fn preview_receipt(
@@ -1251,7 +1042,7 @@ impl Store for SqliteStore {
         )
         .bind(warehouse_id)
         .bind(request.tracking_no())
-        .bind(request.note.as_deref().map(str::trim).filter(|n| !n.is_empty()))
+        .bind(shared::receipt_note(request))
         .fetch_one(&mut *tx)
         .await?;
         for chunk in plan.lines.chunks(CHUNK) {
@@ -1317,7 +1108,7 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?
         {
-            on_hand.insert(r.try_get("merchant_sku")?, get_dec(&r, "on_hand")?);
+            on_hand.insert(r.text("merchant_sku")?, r.decimal("on_hand")?);
         }
         for chunk in stock.chunks(CHUNK) {
             let mut qb = QueryBuilder::<Sqlite>::new(
@@ -1380,32 +1171,10 @@ impl Store for SqliteStore {
         .fetch_all(&mut *tx)
         .await?
         .iter()
-        .map(|l| {
-            Ok(StoredReceiptLine {
-                id: l.try_get("id")?,
-                purchase_order_id: l.try_get("purchase_order_id")?,
-                po_number: l.try_get("po_number")?,
-                purchase_order_line_id: l.try_get("purchase_order_line_id")?,
-                line_no: l.try_get("line_no")?,
-                title: l.try_get("title")?,
-                merchant_sku: l.try_get("merchant_sku")?,
-                name: l.try_get("name")?,
-                gtin: l.try_get("gtin")?,
-                quantity: get_dec(l, "quantity")?,
-            })
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
+        .map(rows::receipt_line)
+        .collect::<StoreResult<_>>()?;
         tx.rollback().await?;
-        Ok(Some(StoredReceipt {
-            id: r.try_get("id")?,
-            warehouse_id: r.try_get("warehouse_id")?,
-            warehouse_code: r.try_get("code")?,
-            warehouse_name: r.try_get("name")?,
-            tracking_no: r.try_get("tracking_no")?,
-            received_at: get_ts(&r, "received_at")?,
-            note: r.try_get("note")?,
-            lines,
-        }))
+        rows::receipt(&r, lines).map(Some)
     }
 
     async fn inventory(&self, warehouse_code: &str) -> StoreResult<Vec<InventoryRow>> {
@@ -1416,10 +1185,7 @@ impl Store for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await?
         else {
-            return Err(WarehouseError::Unknown {
-                code: code.to_owned(),
-            }
-            .into());
+            return Err(shared::unknown_warehouse(code));
         };
         let rows = sqlx::query(
             "SELECT i.merchant_sku, m.name, m.gtin, i.on_hand, i.updated_at
@@ -1430,25 +1196,12 @@ impl Store for SqliteStore {
         .bind(warehouse_id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(InventoryRow {
-                    merchant_sku: r.try_get("merchant_sku")?,
-                    name: r.try_get("name")?,
-                    gtin: r.try_get("gtin")?,
-                    on_hand: get_dec(r, "on_hand")?,
-                    updated_at: get_ts(r, "updated_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::inventory_row).collect()
     }
 
     async fn add_warehouse(&self, code: &str, name: &str) -> StoreResult<WarehouseChange> {
         let code = check_warehouse_code(code)?;
-        let name = match name.trim() {
-            "" => code,
-            n => n,
-        };
+        let name = shared::warehouse_name(code, name);
         let mut tx = self.begin_write().await?;
         let existing = sqlx::query("SELECT id, name FROM warehouses WHERE code = ?1")
             .bind(code)
@@ -1464,11 +1217,9 @@ impl Store for SqliteStore {
                 .fetch_one(&mut *tx)
                 .await?,
             ),
-            Some(r) if r.try_get::<String, _>("name")? == name => {
-                WarehouseChange::Unchanged(r.try_get("id")?)
-            }
+            Some(r) if r.text("name")? == name => WarehouseChange::Unchanged(r.int("id")?),
             Some(r) => {
-                let id: i64 = r.try_get("id")?;
+                let id = r.int("id")?;
                 sqlx::query("UPDATE warehouses SET name = ?2 WHERE id = ?1")
                     .bind(id)
                     .bind(name)
@@ -1497,9 +1248,9 @@ impl Store for SqliteStore {
             .fetch_all(&mut *tx)
             .await?
         {
-            let on_hand = get_dec(&r, "on_hand")?;
+            let on_hand = r.decimal("on_hand")?;
             if on_hand > Decimal::ZERO {
-                let s = stock.entry(r.try_get("warehouse_id")?).or_default();
+                let s = stock.entry(r.int("warehouse_id")?).or_default();
                 s.0 += on_hand;
                 s.1 += 1;
             }
@@ -1507,16 +1258,9 @@ impl Store for SqliteStore {
         tx.rollback().await?;
         rows.iter()
             .map(|r| {
-                let id: i64 = r.try_get("id")?;
-                let (on_hand, skus_in_stock) = stock.get(&id).copied().unwrap_or_default();
-                Ok(WarehouseRow {
-                    id,
-                    code: r.try_get("code")?,
-                    name: r.try_get("name")?,
-                    purchase_orders: get_count(r, "purchase_orders")?,
-                    on_hand,
-                    skus_in_stock,
-                })
+                let (on_hand, skus_in_stock) =
+                    stock.get(&r.int("id")?).copied().unwrap_or_default();
+                rows::warehouse(r, on_hand, skus_in_stock)
             })
             .collect()
     }
@@ -1530,10 +1274,7 @@ impl Store for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await?
         else {
-            return Err(WarehouseError::Unknown {
-                code: code.to_owned(),
-            }
-            .into());
+            return Err(shared::unknown_warehouse(code));
         };
         let (mut on_hand, mut skus) = (Decimal::ZERO, 0u64);
         for r in sqlx::query("SELECT on_hand FROM inventory WHERE warehouse_id = ?1")
@@ -1541,7 +1282,7 @@ impl Store for SqliteStore {
             .fetch_all(&mut *tx)
             .await?
         {
-            let q = get_dec(&r, "on_hand")?;
+            let q = r.decimal("on_hand")?;
             if q > Decimal::ZERO {
                 on_hand += q;
                 skus += 1;
@@ -1556,13 +1297,7 @@ impl Store for SqliteStore {
         .bind(warehouse_id)
         .fetch_one(&mut *tx)
         .await?;
-        check_warehouse_deletion(
-            code,
-            on_hand,
-            skus,
-            u64::try_from(received).unwrap_or(0),
-            force,
-        )?;
+        check_warehouse_deletion(code, on_hand, skus, shared::count(received), force)?;
 
         let tombstones = sqlx::query(
             "INSERT INTO sync_tombstones (account, order_id_1688, reason)
@@ -1638,23 +1373,21 @@ async fn plan_receipt_in(
         }
         .into());
     };
-    let warehouse = ReceivingWarehouse {
-        id: warehouse.try_get("id")?,
-        code: warehouse.try_get("code")?,
-    };
+    let warehouse = rows::receiving_warehouse(&warehouse)?;
     let po_numbers = request.po_numbers();
-    let mut named = HashMap::new();
-    if !po_numbers.is_empty() {
-        for r in sqlx::query(
-            "SELECT po_number, id FROM purchase_orders WHERE po_number IN (SELECT value FROM json_each(?1))",
-        )
-        .bind(json_list(&po_numbers))
-        .fetch_all(&mut **tx)
-        .await?
-        {
-            named.insert(r.try_get("po_number")?, r.try_get("id")?);
-        }
-    }
+    let named = if po_numbers.is_empty() {
+        HashMap::new()
+    } else {
+        rows::ids_by_text(
+            &sqlx::query(
+                "SELECT po_number, id FROM purchase_orders WHERE po_number IN (SELECT value FROM json_each(?1))",
+            )
+            .bind(json_list(&po_numbers))
+            .fetch_all(&mut **tx)
+            .await?,
+            "po_number",
+        )?
+    };
     let carrying: HashSet<i64> = match request.tracking_no() {
         Some(t) => sqlx::query_scalar(
             "SELECT DISTINCT purchase_order_id FROM tracking_numbers WHERE tracking_no = ?1",
@@ -1668,8 +1401,7 @@ async fn plan_receipt_in(
     };
     let ids = shared::receipt_order_ids(request, &named, &carrying)?;
 
-    let mut orders = Vec::new();
-    for r in sqlx::query(
+    let mut orders: Vec<OrderToReceive> = sqlx::query(
         "SELECT o.id, o.po_number, o.status, o.warehouse_id, w.code AS warehouse_code
          FROM purchase_orders o LEFT JOIN warehouses w ON w.id = o.warehouse_id
          WHERE o.id IN (SELECT value FROM json_each(?1))
@@ -1678,25 +1410,13 @@ async fn plan_receipt_in(
     .bind(json_list(&ids))
     .fetch_all(&mut **tx)
     .await?
-    {
-        let status: String = r.try_get("status")?;
-        orders.push(OrderToReceive {
-            id: r.try_get("id")?,
-            po_number: r.try_get("po_number")?,
-            status: PoStatus::parse(&status).ok_or(StoreError::Corrupt {
-                column: "purchase_orders.status",
-                value: status,
-            })?,
-            warehouse_id: r.try_get("warehouse_id")?,
-            warehouse_code: r.try_get("warehouse_code")?,
-            lines: Vec::new(),
-        });
-    }
+    .iter()
+    .map(rows::order_to_receive)
+    .collect::<StoreResult<_>>()?;
     if orders.is_empty() {
         return Err(shared::orders_gone(request).into());
     }
-    let mut lines = Vec::new();
-    for r in sqlx::query(
+    let lines = sqlx::query(
         "SELECT l.purchase_order_id, l.id, l.line_no, l.title, l.merchant_sku, m.gtin, m.name,
                 l.quantity, l.merchant_quantity, l.received_qty
          FROM purchase_order_lines l LEFT JOIN merchant_skus m ON m.sku = l.merchant_sku
@@ -1706,51 +1426,36 @@ async fn plan_receipt_in(
     .bind(json_list(&ids))
     .fetch_all(&mut **tx)
     .await?
-    {
-        lines.push((
-            r.try_get("purchase_order_id")?,
-            LineToReceive {
-                id: r.try_get("id")?,
-                line_no: r.try_get("line_no")?,
-                title: r.try_get("title")?,
-                merchant_sku: r.try_get("merchant_sku")?,
-                gtin: r.try_get("gtin")?,
-                name: r.try_get("name")?,
-                quantity: get_dec(&r, "quantity")?,
-                merchant_quantity: get_opt_dec(&r, "merchant_quantity")?,
-                received_qty: get_dec(&r, "received_qty")?,
-            },
-        ));
-    }
+    .iter()
+    .map(rows::line_to_receive)
+    .collect::<StoreResult<_>>()?;
     shared::attach_lines(&mut orders, lines);
 
-    match plan_receipt(&warehouse, &orders, &request.scans, tolerance_percent) {
-        Ok(plan) => Ok(plan),
-        Err(err @ ReceivingError::UnknownCode { .. }) => {
-            let ReceivingError::UnknownCode { code, .. } = &err else {
-                unreachable!()
-            };
-            let others: Vec<String> = sqlx::query(
-                "SELECT DISTINCT o.id, o.po_number
-                 FROM purchase_order_lines l JOIN purchase_orders o ON o.id = l.purchase_order_id
-                 WHERE l.merchant_sku IN (SELECT ?1 UNION SELECT sku FROM merchant_skus WHERE gtin = ?1)
-                   AND o.status IN ('on_the_way', 'partially_received')
-                   AND o.id NOT IN (SELECT value FROM json_each(?2))
-                 ORDER BY o.id
-                 LIMIT ?3",
-            )
-            .bind(code)
-            .bind(json_list(&ids))
-            .bind(shared::OTHER_ORDERS_SHOWN)
-            .fetch_all(&mut **tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get("po_number"))
-            .collect::<Result<_, sqlx::Error>>()?;
-            Err(shared::on_another_order(err, others).into())
-        }
-        Err(err) => Err(err.into()),
-    }
+    let err = match plan_receipt(&warehouse, &orders, &request.scans, tolerance_percent) {
+        Ok(plan) => return Ok(plan),
+        Err(err) => err,
+    };
+    let Some(code) = shared::unplaced_code(&err) else {
+        return Err(err.into());
+    };
+    let others: Vec<String> = sqlx::query(
+        "SELECT DISTINCT o.id, o.po_number
+         FROM purchase_order_lines l JOIN purchase_orders o ON o.id = l.purchase_order_id
+         WHERE l.merchant_sku IN (SELECT ?1 UNION SELECT sku FROM merchant_skus WHERE gtin = ?1)
+           AND o.status IN ('on_the_way', 'partially_received')
+           AND o.id NOT IN (SELECT value FROM json_each(?2))
+         ORDER BY o.id
+         LIMIT ?3",
+    )
+    .bind(code)
+    .bind(json_list(&ids))
+    .bind(shared::OTHER_ORDERS_SHOWN)
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|r| r.text("po_number"))
+    .collect::<StoreResult<_>>()?;
+    Err(shared::on_another_order(err, others).into())
 }
 
 /// `ttl` as a date modifier (`+60.000000 seconds`) for `strftime(…, 'now', modifier)`.
@@ -1773,6 +1478,21 @@ async fn fence_held(tx: &mut Transaction<'static, Sqlite>, fence: &Fence) -> Sto
     .fetch_optional(&mut **tx)
     .await?;
     Ok(held.is_some())
+}
+
+/// `tx`, once `fence` (when given) still holds its lease; otherwise rolled back, and
+/// [`StoreError::LeaseLost`].
+async fn holding_lease(
+    mut tx: Transaction<'static, Sqlite>,
+    fence: Option<&Fence>,
+) -> StoreResult<Transaction<'static, Sqlite>> {
+    if let Some(f) = fence
+        && !fence_held(&mut tx, f).await?
+    {
+        tx.rollback().await?;
+        return Err(shared::lease_lost(&f.account));
+    }
+    Ok(tx)
 }
 
 /// Upserts suppliers by login id (one entry per login id) and returns their ids by
@@ -1815,10 +1535,7 @@ async fn upsert_suppliers(
     .bind(json_list(&logins))
     .fetch_all(&mut **tx)
     .await?;
-    rows.iter()
-        .map(|r| Ok((r.try_get("login_id_1688")?, r.try_get("id")?)))
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(StoreError::from)
+    rows::ids_by_text(&rows, "login_id_1688")
 }
 
 /// Upserts the written orders and returns the purchase order id of each 1688 order id.
@@ -1885,9 +1602,10 @@ async fn upsert_orders(
             "
               RETURNING order_id_1688, id"
         ));
-        for row in qb.build().fetch_all(&mut **tx).await? {
-            po_ids.insert(row.try_get("order_id_1688")?, row.try_get("id")?);
-        }
+        po_ids.extend(rows::ids_by_int(
+            &qb.build().fetch_all(&mut **tx).await?,
+            "order_id_1688",
+        )?);
     }
     Ok(po_ids)
 }
@@ -2010,37 +1728,6 @@ async fn delete_vanished_lines(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-fn mapping_from_row(r: &SqliteRow) -> StoreResult<SkuMapping> {
-    Ok(SkuMapping {
-        offer_id: r.try_get("offer_id")?,
-        spec_id: r.try_get("spec_id")?,
-        merchant_sku: r.try_get("merchant_sku")?,
-        quantity_ratio: get_dec(r, "quantity_ratio")?,
-    })
-}
-
-fn line_from_row(r: &SqliteRow) -> StoreResult<StoredLine> {
-    Ok(StoredLine {
-        id: r.try_get("id")?,
-        line_no: r.try_get("line_no")?,
-        sub_item_id_1688: r.try_get("sub_item_id_1688")?,
-        offer_id: r.try_get("offer_id")?,
-        spec_id: r.try_get("spec_id")?,
-        sku_id_1688: r.try_get("sku_id_1688")?,
-        title: r.try_get("title")?,
-        attributes: r.try_get("attributes")?,
-        quantity: get_dec(r, "quantity")?,
-        unit_price: get_dec(r, "unit_price")?,
-        amount: get_dec(r, "amount")?,
-        merchant_sku: r.try_get("merchant_sku")?,
-        mapping_status: r.try_get("mapping_status")?,
-        mapping_source: r.try_get("mapping_source")?,
-        merchant_quantity: get_opt_dec(r, "merchant_quantity")?,
-        merchant_unit_cost: get_opt_dec(r, "merchant_unit_cost")?,
-        received_qty: get_dec(r, "received_qty")?,
-    })
 }
 
 #[cfg(test)]
