@@ -236,6 +236,11 @@ pub enum AccountsCommand {
     },
     /// Each account, who authorized it, and when its tokens expire.
     List,
+    /// The account's receiving addresses on 1688 (the default one is marked).
+    Addresses {
+        #[arg(long, value_name = "NAME")]
+        account: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -376,6 +376,25 @@ async fn accounts(settings: Settings, command: AccountsCommand) -> anyhow::Resul
                 }
             }
         }
+        AccountsCommand::Addresses { account } => {
+            let addresses = app.client(&account)?.receive_addresses().await?;
+            if addresses.is_empty() {
+                anyhow::bail!(
+                    "the 1688 account `{account}` has no receiving address: add one on 1688, then run this again"
+                );
+            }
+            for a in addresses {
+                println!(
+                    "{}{} {} {} {} {}",
+                    if a.is_default { "* " } else { "  " },
+                    a.id,
+                    a.full_name,
+                    a.address_code_text.as_deref().unwrap_or(""),
+                    a.address,
+                    a.mobile.or(a.phone).unwrap_or_default()
+                );
+            }
+        }
         AccountsCommand::Connect {
             account,
             listen,

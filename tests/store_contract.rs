@@ -68,6 +68,13 @@ on_both_backends!(
     stock_and_journal_are_kept_per_warehouse,
     tracking_numbers_are_kept_once_per_order_and_find_every_order_carrying_them,
     a_warehouse_with_stock_is_deleted_only_when_forced_and_its_1688_orders_stay_deleted,
+    a_created_order_is_a_draft_with_its_number_lines_and_amounts,
+    creating_with_an_unknown_supplier_or_warehouse_names_it,
+    submit_moves_drafts_and_refuses_the_rest_with_the_reason,
+    recording_a_placement_twice_changes_nothing,
+    sync_updates_the_created_order_linked_by_its_1688_id,
+    sync_updates_the_created_order_carrying_its_out_order_id,
+    a_split_placement_keeps_one_purchase_order_with_its_amounts,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -3265,4 +3272,284 @@ async fn migrations_apply_twice_without_error() {
         store.migrate().await.unwrap();
         assert_eq!(store.totals().await.unwrap(), Default::default());
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Purchasing: created purchase orders, placement, submit, and sync not duplicating them
+
+fn new_po() -> store::NewPurchaseOrder {
+    store::NewPurchaseOrder {
+        account: ACCOUNT.into(),
+        supplier_login_id: "shop-a".into(),
+        warehouse_code: "MAIN".into(),
+        note: Some("please pack well".into()),
+        address_id_1688: "addr-1".into(),
+        lines: vec![
+            store::NewPoLine {
+                merchant_sku: "SHIRT-GREY-3XL".into(),
+                merchant_quantity: dec("30"),
+                offer_id: SHIRT_OFFER,
+                spec_id: SHIRT_SPEC.into(),
+                sku_id_1688: Some(3_753_684_468_637),
+                quantity: dec("3"),
+                unit_price: dec("12.5"),
+                title: "女装T恤".into(),
+                attributes: "颜色:深灰色; 尺码:3XL".into(),
+            },
+            store::NewPoLine {
+                merchant_sku: "CUP".into(),
+                merchant_quantity: dec("3"),
+                offer_id: CUP_OFFER,
+                spec_id: String::new(),
+                sku_id_1688: None,
+                quantity: dec("1"),
+                unit_price: dec("2.4"),
+                title: "Cup".into(),
+                attributes: String::new(),
+            },
+        ],
+    }
+}
+
+/// A supplier and a warehouse, then a created draft.
+async fn created_po(store: &dyn Store) -> StoredOrder {
+    store.upsert_product(&the_shirt()).await.unwrap();
+    store.ensure_warehouse("MAIN").await.unwrap();
+    store.create_purchase_order(&new_po()).await.unwrap()
+}
+
+async fn purchase_order_count(db: &TestDb) -> i64 {
+    db.scalar::<i64>("SELECT count(*) FROM purchase_orders")
+        .await
+}
+
+fn placement(order_ids: &[i64]) -> store::Placement {
+    store::Placement {
+        order_ids: order_ids.to_vec(),
+        total_amount: Some(dec("39.90")),
+        shipping_fee: Some(dec("0")),
+        pay_url: Some("https://pay.example/1".into()),
+    }
+}
+
+async fn a_created_order_is_a_draft_with_its_number_lines_and_amounts(db: TestDb) {
+    let store = db.store().await;
+    let po = created_po(&*store).await;
+    assert!(po.po_number.starts_with("PO-"), "{}", po.po_number);
+    assert!(po.po_number.ends_with("-0001"), "{}", po.po_number);
+    assert_eq!(po.po_number.len(), "PO-20260418-0001".len());
+    assert_eq!(
+        (
+            po.source.as_str(),
+            po.status.as_str(),
+            po.account.as_deref()
+        ),
+        ("1688_created", "draft", Some(ACCOUNT))
+    );
+    assert_eq!(po.order_id_1688, None);
+    assert_eq!(po.note.as_deref(), Some("please pack well"));
+    assert_eq!(po.goods_amount, Some(dec("39.9")));
+    assert!(!po.has_unmapped);
+    assert_eq!(po.lines.len(), 2);
+    let shirt = &po.lines[0];
+    assert_eq!(shirt.line_no, 1);
+    assert_eq!(shirt.sub_item_id_1688, None);
+    assert_eq!(shirt.amount, dec("37.5"));
+    assert_eq!(shirt.merchant_unit_cost, Some(dec("1.25")));
+    assert_eq!(shirt.mapping_source.as_deref(), Some("mapping"));
+    assert_eq!(po.lines[1].merchant_unit_cost, Some(dec("0.8")));
+
+    let second = store.create_purchase_order(&new_po()).await.unwrap();
+    assert!(second.po_number.ends_with("-0002"), "{}", second.po_number);
+    let state = store.placing_state(&po.po_number).await.unwrap().unwrap();
+    let other = store
+        .placing_state(&second.po_number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        state.out_order_id.starts_with(&format!("s1688-{}-", po.id)),
+        "{}",
+        state.out_order_id
+    );
+    assert_ne!(state.out_order_id, other.out_order_id);
+    assert_eq!(state.address_id_1688.as_deref(), Some("addr-1"));
+    assert!(state.order_ids_1688.is_empty());
+    assert_eq!(store.placing_state("PO-nope").await.unwrap(), None);
+}
+
+async fn creating_with_an_unknown_supplier_or_warehouse_names_it(db: TestDb) {
+    let store = db.store().await;
+    store.upsert_product(&the_shirt()).await.unwrap();
+    store.ensure_warehouse("MAIN").await.unwrap();
+    let mut bad = new_po();
+    bad.supplier_login_id = "shop-nobody".into();
+    let err = store.create_purchase_order(&bad).await.unwrap_err();
+    assert!(err.to_string().contains("shop-nobody"), "{err}");
+    let mut bad = new_po();
+    bad.warehouse_code = "NOWHERE".into();
+    let err = store.create_purchase_order(&bad).await.unwrap_err();
+    assert!(err.to_string().contains("NOWHERE"), "{err}");
+    assert_eq!(purchase_order_count(&db).await, 0);
+}
+
+async fn submit_moves_drafts_and_refuses_the_rest_with_the_reason(db: TestDb) {
+    let store = db.store().await;
+    let po = created_po(&*store).await;
+    let outcome = store
+        .submit_orders(&[po.po_number.clone(), "PO-19990101-0001".into()])
+        .await
+        .unwrap();
+    assert_eq!(outcome[0].result, Ok(()));
+    assert_eq!(
+        outcome[1].result,
+        Err("no purchase order PO-19990101-0001".to_owned())
+    );
+    let again = store
+        .submit_orders(std::slice::from_ref(&po.po_number))
+        .await
+        .unwrap();
+    assert_eq!(
+        again[0].result,
+        Err(format!("{} is on_the_way, not a draft", po.po_number))
+    );
+    let stored = store.find_order_by_po_number(&po.po_number).await.unwrap();
+    assert_eq!(stored.unwrap().status, "on_the_way");
+}
+
+async fn recording_a_placement_twice_changes_nothing(db: TestDb) {
+    let store = db.store().await;
+    let po = created_po(&*store).await;
+    store
+        .record_placement(&po.po_number, &placement(&[7001]))
+        .await
+        .unwrap();
+    let first = store.find_order_by_po_number(&po.po_number).await.unwrap();
+    store
+        .record_placement(&po.po_number, &placement(&[7001]))
+        .await
+        .unwrap();
+    let second = store.find_order_by_po_number(&po.po_number).await.unwrap();
+    assert_eq!(first, second);
+    let first = first.unwrap();
+    assert_eq!(first.order_id_1688, Some(7001));
+    assert_eq!(first.total_amount, Some(dec("39.90")));
+    let state = store.placing_state(&po.po_number).await.unwrap().unwrap();
+    assert_eq!(state.order_ids_1688, vec![7001]);
+    assert!(
+        store
+            .record_placement("PO-nope", &placement(&[1]))
+            .await
+            .is_err()
+    );
+}
+
+/// The created purchase order after sync saw its 1688 order: no second purchase order,
+/// its lines carry 1688's sub-item ids.
+async fn assert_synced_into_the_created_order(db: &TestDb, store: &dyn Store, po: &StoredOrder) {
+    assert_eq!(purchase_order_count(db).await, 1);
+    let after = store
+        .find_order_by_po_number(&po.po_number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.id, po.id);
+    assert_eq!(after.status_1688.as_deref(), Some("waitbuyerpay"));
+    assert_eq!(after.order_id_1688, Some(7001));
+    assert_eq!(after.lines.len(), 2);
+    let subs: Vec<Option<i64>> = after.lines.iter().map(|l| l.sub_item_id_1688).collect();
+    assert_eq!(subs, vec![Some(70011), Some(70012)]);
+    assert_eq!(
+        after.lines[0].merchant_sku.as_deref(),
+        Some("SHIRT-GREY-3XL")
+    );
+    let state = store.placing_state(&po.po_number).await.unwrap().unwrap();
+    assert_eq!(state.order_ids_1688, vec![7001]);
+}
+
+async fn sync_updates_the_created_order_linked_by_its_1688_id(db: TestDb) {
+    let store = db.store().await;
+    let po = created_po(&*store).await;
+    store
+        .record_placement(&po.po_number, &placement(&[7001]))
+        .await
+        .unwrap();
+    let target = target(&*store).await;
+    let page = [prepare(order(7001), &[shirt_mapping()])];
+    let outcome = store.write_page(&target, &page).await.unwrap();
+    assert_eq!((outcome.inserted, outcome.updated), (0, 1));
+    assert_synced_into_the_created_order(&db, &*store, &po).await;
+    let again = store.write_page(&target, &page).await.unwrap();
+    assert_eq!((again.inserted, again.updated, again.unchanged), (0, 0, 1));
+
+    let mut closed = order(7001);
+    closed.status = "cancel".into();
+    store
+        .write_page(&target, &[prepare(closed, &[shirt_mapping()])])
+        .await
+        .unwrap();
+    let after = store.find_order_by_po_number(&po.po_number).await.unwrap();
+    assert_eq!(after.unwrap().status, "cancelled");
+}
+
+async fn sync_updates_the_created_order_carrying_its_out_order_id(db: TestDb) {
+    let store = db.store().await;
+    let po = created_po(&*store).await;
+    let state = store.placing_state(&po.po_number).await.unwrap().unwrap();
+    // Placed, but the answer was lost: nothing recorded, only the outOrderId tells.
+    let mut placed = order(7001);
+    placed.out_order_id = Some(state.out_order_id.clone());
+    let target = target(&*store).await;
+    let outcome = store
+        .write_page(&target, &[prepare(placed, &[shirt_mapping()])])
+        .await
+        .unwrap();
+    assert_eq!((outcome.inserted, outcome.updated), (0, 1));
+    assert_synced_into_the_created_order(&db, &*store, &po).await;
+    // Linked now: found by its id even without the outOrderId.
+    let again = store
+        .write_page(&target, &[prepare(order(7001), &[shirt_mapping()])])
+        .await
+        .unwrap();
+    assert_eq!(again.inserted, 0);
+    assert_eq!(purchase_order_count(&db).await, 1);
+}
+
+async fn a_split_placement_keeps_one_purchase_order_with_its_amounts(db: TestDb) {
+    let store = db.store().await;
+    let po = created_po(&*store).await;
+    store
+        .record_placement(&po.po_number, &placement(&[7001, 7002]))
+        .await
+        .unwrap();
+    // 1688 split the order: the shirt went into 7001, the cup into 7002.
+    let mut shirts = order(7001);
+    shirts.lines.truncate(1);
+    shirts.total_amount = dec("37.5");
+    let mut cups = order(7002);
+    cups.lines.remove(0);
+    cups.total_amount = dec("2.4");
+    let target = target(&*store).await;
+    let outcome = store
+        .write_page(
+            &target,
+            &[
+                prepare(shirts, &[shirt_mapping()]),
+                prepare(cups, &[shirt_mapping()]),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.inserted, 0);
+    assert_eq!(purchase_order_count(&db).await, 1);
+    let after = store
+        .find_order_by_po_number(&po.po_number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.total_amount, Some(dec("39.90")));
+    let subs: Vec<Option<i64>> = after.lines.iter().map(|l| l.sub_item_id_1688).collect();
+    assert_eq!(subs, vec![Some(70011), Some(70022)]);
+    let state = store.placing_state(&po.po_number).await.unwrap().unwrap();
+    assert_eq!(state.order_ids_1688, vec![7001, 7002]);
 }

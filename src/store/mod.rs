@@ -52,6 +52,9 @@ pub enum StoreError {
     /// A warehouse that cannot be found, added or deleted; nothing was written.
     #[error(transparent)]
     Warehouse(#[from] WarehouseError),
+    /// A purchase order names a supplier that is not stored; nothing was written.
+    #[error("unknown supplier `{login_id}`: add it with its products first")]
+    UnknownSupplier { login_id: String },
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -424,6 +427,68 @@ pub struct WarehouseDeletion {
     pub on_hand: Decimal,
 }
 
+/// A line of a purchase order created in the ERP, already resolved to its 1688 SKU.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPoLine {
+    pub merchant_sku: String,
+    /// Merchant units.
+    pub merchant_quantity: Decimal,
+    pub offer_id: i64,
+    pub spec_id: String,
+    pub sku_id_1688: Option<i64>,
+    /// Whole 1688 units.
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub title: String,
+    pub attributes: String,
+}
+
+/// A purchase order to create as a draft (`source = '1688_created'`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPurchaseOrder {
+    pub account: String,
+    pub supplier_login_id: String,
+    pub warehouse_code: String,
+    /// Sent to the supplier as the order message when placed.
+    pub note: Option<String>,
+    /// The 1688 receiving address chosen for it.
+    pub address_id_1688: String,
+    pub lines: Vec<NewPoLine>,
+}
+
+/// What placing a purchase order on 1688 produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    /// Every 1688 order made for it (1688 may split one).
+    pub order_ids: Vec<i64>,
+    pub total_amount: Option<Decimal>,
+    pub shipping_fee: Option<Decimal>,
+    pub pay_url: Option<String>,
+}
+
+/// What submitting one purchase order did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmitOutcome {
+    pub po_number: String,
+    /// `Err` says why it was refused (not a draft, unknown, …).
+    pub result: Result<(), String>,
+}
+
+/// A created purchase order's placing state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacingState {
+    pub po_number: String,
+    pub account: String,
+    pub status: String,
+    /// Sent as `outOrderId`; fixed when the order is created, so that every retry of
+    /// the placement carries the same one.
+    pub out_order_id: String,
+    pub address_id_1688: Option<String>,
+    pub note: Option<String>,
+    /// The 1688 orders it was placed as (empty until placed).
+    pub order_ids_1688: Vec<i64>,
+}
+
 /// The shared ERP database, whatever the backend.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -651,6 +716,24 @@ pub trait Store: Send + Sync + 'static {
     /// Lets sync import `order_id_1688` of `account` again (a deliberate re-import);
     /// `false` when it was not tombstoned.
     async fn clear_tombstone(&self, account: &str, order_id_1688: i64) -> StoreResult<bool>;
+
+    /// Creates a draft purchase order (`source = '1688_created'`) with its lines in one
+    /// transaction: `po_number` `PO-YYYYMMDD-NNNN` (China date), a fresh `out_order_id`,
+    /// the supplier (which must exist) and the warehouse (which must exist). Lines are
+    /// mapped (`mapping_source = 'mapping'`).
+    async fn create_purchase_order(&self, order: &NewPurchaseOrder) -> StoreResult<StoredOrder>;
+
+    /// The placing state of a purchase order, `None` when there is no such order.
+    async fn placing_state(&self, po_number: &str) -> StoreResult<Option<PlacingState>>;
+
+    /// Records a placement: links every 1688 order to the purchase order (`order_id_1688`
+    /// is the first; all are in `purchase_order_links`), stores the amounts and the pay
+    /// URL. Idempotent: recording the same placement twice changes nothing.
+    async fn record_placement(&self, po_number: &str, placement: &Placement) -> StoreResult<()>;
+
+    /// Moves drafts to `on_the_way`; anything else is refused with the reason, per
+    /// order, and the others still go through.
+    async fn submit_orders(&self, po_numbers: &[String]) -> StoreResult<Vec<SubmitOutcome>>;
 }
 
 impl From<MappingChange> for ImportOutcome {

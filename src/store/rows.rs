@@ -454,3 +454,31 @@ pub(crate) fn line_to_receive(r: &impl Columns) -> StoreResult<(i64, LineToRecei
         },
     ))
 }
+
+/// A stored line of a created purchase order, for matching 1688's lines to it.
+pub(crate) fn claimed_line(r: &impl Columns) -> StoreResult<super::shared::ClaimedLine> {
+    Ok(super::shared::ClaimedLine {
+        id: r.int("id")?,
+        line_no: r.int32("line_no")?,
+        sub_item_id: r.opt_int("sub_item_id_1688")?,
+        offer_id: r.opt_int("offer_id")?,
+        spec_id: r.opt_text("spec_id")?,
+    })
+}
+
+/// A purchase order's placing state: `po_number`, `account`, `status`, `out_order_id`,
+/// `address_id_1688` and `note`, with the 1688 orders it is linked to.
+pub(crate) fn placing_state(
+    r: &impl Columns,
+    order_ids_1688: Vec<i64>,
+) -> StoreResult<super::PlacingState> {
+    Ok(super::PlacingState {
+        po_number: r.text("po_number")?,
+        account: r.text("account")?,
+        status: r.text("status")?,
+        out_order_id: r.text("out_order_id")?,
+        address_id_1688: r.opt_text("address_id_1688")?,
+        note: r.opt_text("note")?,
+        order_ids_1688,
+    })
+}

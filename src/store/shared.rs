@@ -14,8 +14,8 @@ use crate::domain::{
 };
 
 use super::{
-    Fence, ImportOutcome, MappingChange, MerchantSku, Numbered, PageOutcome, ProductUpsert,
-    StoreError, StoreResult,
+    Fence, ImportOutcome, MappingChange, MerchantSku, NewPoLine, NewPurchaseOrder, Numbered,
+    PageOutcome, ProductUpsert, StoreError, StoreResult,
 };
 
 /// The error recorded on runs that a dead process left `running`.
@@ -771,6 +771,198 @@ pub(crate) fn on_another_order(err: ReceivingError, others: Vec<String>) -> Rece
 
 fn invalid(line: usize, message: String) -> StoreError {
     StoreError::InvalidRow { line, message }
+}
+
+/// The prefix shared by the numbers of the purchase orders created on `date`.
+pub(crate) fn created_po_prefix(date: chrono::NaiveDate) -> String {
+    format!("PO-{}-", date.format("%Y%m%d"))
+}
+
+/// Today in China, where purchase order numbers are dated.
+pub(crate) fn china_today() -> chrono::NaiveDate {
+    chrono::Utc::now()
+        .with_timezone(&crate::api1688::time::china())
+        .date_naive()
+}
+
+/// The next day sequence after the stored numbers of that day (unparsable ones ignored).
+pub(crate) fn next_po_sequence(prefix: &str, stored: &[String]) -> i64 {
+    stored
+        .iter()
+        .filter_map(|n| n.strip_prefix(prefix)?.parse::<i64>().ok())
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
+/// A fresh `outOrderId` for purchase order `id`: `s1688-<id>-<8 random hex>`.
+pub(crate) fn new_out_order_id(id: i64) -> String {
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new().hash_one((
+        id,
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    ));
+    format!("s1688-{id}-{:08x}", random as u32)
+}
+
+/// A line of a created purchase order as stored: amount and merchant unit cost.
+pub(crate) struct NewLineValues {
+    pub amount: Decimal,
+    pub merchant_unit_cost: Option<Decimal>,
+}
+
+pub(crate) fn new_line_values(line: &NewPoLine) -> NewLineValues {
+    let amount = line.quantity * line.unit_price;
+    let merchant_unit_cost = if line.merchant_quantity.is_zero() {
+        None
+    } else {
+        Some((amount / line.merchant_quantity).round_dp(4))
+    };
+    NewLineValues {
+        amount,
+        merchant_unit_cost,
+    }
+}
+
+/// The goods amount of a created purchase order: Σ quantity × unit price.
+pub(crate) fn new_goods_amount(order: &NewPurchaseOrder) -> Decimal {
+    order.lines.iter().map(|l| l.quantity * l.unit_price).sum()
+}
+
+/// Why a purchase order cannot be submitted: `status` is its status, `None` when there
+/// is no such order.
+pub(crate) fn submit_refusal(po_number: &str, status: Option<&str>) -> String {
+    match status {
+        Some(status) => format!("{po_number} is {status}, not a draft"),
+        None => format!("no purchase order {po_number}"),
+    }
+}
+
+/// The orders of a page that belong to purchase orders created in the ERP, by 1688 order
+/// id: linked by a placement (`linked`, 1688 order id → purchase order id), or carrying
+/// the `outOrderId` we sent (`by_out_order_id`, outOrderId → purchase order id). A link
+/// wins over an outOrderId. Only the last occurrence of a repeated order counts.
+pub(crate) fn claimed_orders<'a>(
+    orders: &'a [IncomingOrder],
+    linked: &HashMap<i64, i64>,
+    by_out_order_id: &HashMap<String, i64>,
+) -> Vec<(i64, &'a IncomingOrder)> {
+    let last: HashMap<i64, usize> = orders
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (o.order.order_id, i))
+        .collect();
+    let mut claimed: Vec<(i64, &IncomingOrder)> = orders
+        .iter()
+        .enumerate()
+        .filter(|(i, o)| last[&o.order.order_id] == *i)
+        .filter_map(|(_, o)| {
+            let po = linked.get(&o.order.order_id).copied().or_else(|| {
+                o.order
+                    .out_order_id
+                    .as_deref()
+                    .and_then(|out| by_out_order_id.get(out).copied())
+            })?;
+            Some((po, o))
+        })
+        .collect();
+    // Purchase orders are locked in id order (see [`PagePlan::new`]).
+    claimed.sort_by_key(|(po, o)| (*po, o.order.order_id));
+    claimed
+}
+
+/// The outOrderIds of a page (the values sync may recognise created orders by).
+pub(crate) fn page_out_order_ids(orders: &[IncomingOrder]) -> Vec<&str> {
+    let mut seen = HashSet::new();
+    orders
+        .iter()
+        .filter_map(|o| o.order.out_order_id.as_deref())
+        .filter(|id| !id.is_empty() && seen.insert(*id))
+        .collect()
+}
+
+/// A stored line of a created purchase order, as far as matching 1688's lines needs it.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimedLine {
+    pub id: i64,
+    pub line_no: i32,
+    pub sub_item_id: Option<i64>,
+    pub offer_id: Option<i64>,
+    pub spec_id: Option<String>,
+}
+
+/// What to do with one 1688 line of an order that belongs to a created purchase order.
+#[derive(Debug)]
+pub(crate) enum ClaimedLineAction<'a> {
+    /// Set the 1688 line ids and status on the stored line `line_id` (matched by its
+    /// sub-item id, or else by offer and spec among the lines without one).
+    Attach {
+        line_id: i64,
+        line: &'a IncomingLine,
+    },
+    /// A line 1688 has that the purchase order lacks: added as line `line_no`.
+    Add {
+        line_no: i32,
+        line: &'a IncomingLine,
+    },
+}
+
+/// Matches the lines of 1688 order `order` to the stored lines of the purchase order it
+/// belongs to. Lines 1688 has that the purchase order lacks are added only when
+/// `add_missing` (a purchase order placed as exactly one 1688 order); the ERP's lines are
+/// never deleted.
+pub(crate) fn match_claimed_lines<'a>(
+    stored: &[ClaimedLine],
+    order: &'a IncomingOrder,
+    add_missing: bool,
+) -> Vec<ClaimedLineAction<'a>> {
+    let mut stored: Vec<ClaimedLine> = stored.to_vec();
+    stored.sort_by_key(|l| (l.line_no, l.id));
+    let mut taken: HashSet<i64> = HashSet::new();
+    let mut next_line_no = stored.iter().map(|l| l.line_no).max().unwrap_or(0) + 1;
+    let mut out = Vec::new();
+    for line in lines_to_write(order) {
+        let l = &line.line;
+        let by_sub_item = stored
+            .iter()
+            .find(|s| s.sub_item_id == Some(l.sub_item_id) && !taken.contains(&s.id));
+        let found = by_sub_item.or_else(|| {
+            stored.iter().find(|s| {
+                s.sub_item_id.is_none()
+                    && !taken.contains(&s.id)
+                    && s.offer_id == Some(l.offer_id)
+                    && s.spec_id.as_deref().unwrap_or("") == l.spec_id
+            })
+        });
+        match found {
+            Some(s) => {
+                taken.insert(s.id);
+                out.push(ClaimedLineAction::Attach {
+                    line_id: s.id,
+                    line,
+                });
+            }
+            None if add_missing => {
+                out.push(ClaimedLineAction::Add {
+                    line_no: next_line_no,
+                    line,
+                });
+                next_line_no += 1;
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+/// Adds what the orders of created purchase orders did to a page's outcome.
+pub(crate) fn add_claimed(outcome: &mut PageOutcome, updated: Vec<i64>, unchanged: u64) {
+    outcome.updated += updated.len() as u64;
+    outcome.unchanged += unchanged;
+    outcome.updated_ids.extend(updated);
 }
 
 #[cfg(test)]

@@ -30,10 +30,10 @@ use super::rows::{self, Columns, columns_read_as_stored};
 use super::shared::{self, PagePlan};
 use super::{
     AccountRunStatus, Backend, BackfillProgress, Fence, ImportOutcome, InventoryRow, Lease,
-    LeaseRow, MappingChange, MerchantSku, Numbered, PageOutcome, PageTarget, ProductUpsert,
-    ReceiptOutcome, RunCounts, Store, StoreError, StoreResult, StoredOrder, StoredProductSku,
-    StoredReceipt, SupplierRow, SyncRunRow, Totals, UnmappedItem, WarehouseChange,
-    WarehouseDeletion, WarehouseRow,
+    LeaseRow, MappingChange, MerchantSku, NewPurchaseOrder, Numbered, PageOutcome, PageTarget,
+    Placement, PlacingState, ProductUpsert, ReceiptOutcome, RunCounts, Store, StoreError,
+    StoreResult, StoredOrder, StoredProductSku, StoredReceipt, SubmitOutcome, SupplierRow,
+    SyncRunRow, Totals, UnmappedItem, WarehouseChange, WarehouseDeletion, WarehouseRow,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -645,8 +645,23 @@ impl Store for SqliteStore {
             return Ok(PageOutcome::default());
         }
         let fence = shared::fence_for(&target.account, target.fence.as_ref())?;
-        let order_ids = shared::page_order_ids(orders);
         let mut tx = self.begin_write().await?;
+        // Orders we created and placed are written to their purchase order, never
+        // imported as new ones.
+        let claimed = find_claimed(&mut tx, &target.account, orders).await?;
+        let filtered: Vec<IncomingOrder>;
+        let orders = if claimed.is_empty() {
+            orders
+        } else {
+            let ids: HashSet<i64> = claimed.iter().map(|(_, o)| o.order.order_id).collect();
+            filtered = orders
+                .iter()
+                .filter(|o| !ids.contains(&o.order.order_id))
+                .cloned()
+                .collect();
+            &filtered
+        };
+        let order_ids = shared::page_order_ids(orders);
 
         let rows = sqlx::query(
             "SELECT k.value AS order_id, p.id, p.content_hash, t.order_id_1688 IS NOT NULL AS tombstoned
@@ -660,7 +675,7 @@ impl Store for SqliteStore {
         .await?;
         let (existing, tombstoned) = rows::page_state(&rows)?;
         let plan = PagePlan::new(orders, &existing, &tombstoned);
-        if plan.writes_nothing() {
+        if plan.writes_nothing() && claimed.is_empty() {
             // As in PostgreSQL, a lost lease is reported even by a page that writes nothing.
             let held = match fence {
                 Some(f) => fence_held(&mut tx, f).await?,
@@ -670,10 +685,15 @@ impl Store for SqliteStore {
             return plan.outcome_unwritten(fence, held);
         }
 
-        let suppliers = upsert_suppliers(&mut tx, &plan.suppliers()).await?;
-        let po_ids = upsert_orders(&mut tx, target, &plan, &suppliers).await?;
-        upsert_lines(&mut tx, &plan, &po_ids).await?;
-        delete_vanished_lines(&mut tx, &plan).await?;
+        let (claimed_updated, claimed_unchanged) =
+            write_claimed(&mut tx, &target.account, &claimed).await?;
+        let mut po_ids = HashMap::new();
+        if !plan.writes_nothing() {
+            let suppliers = upsert_suppliers(&mut tx, &plan.suppliers()).await?;
+            po_ids = upsert_orders(&mut tx, target, &plan, &suppliers).await?;
+            upsert_lines(&mut tx, &plan, &po_ids).await?;
+            delete_vanished_lines(&mut tx, &plan).await?;
+        }
         // An inserted order's flag came with it. An updated order may also hold lines the
         // ERP made its own (manual, received, added), so its flag comes from the stored
         // lines.
@@ -694,7 +714,9 @@ impl Store for SqliteStore {
             .await?;
         }
         holding_lease(tx, fence).await?.commit().await?;
-        Ok(plan.outcome(&po_ids))
+        let mut outcome = plan.outcome(&po_ids);
+        shared::add_claimed(&mut outcome, claimed_updated, claimed_unchanged);
+        Ok(outcome)
     }
 
     async fn find_synced_order(
@@ -1353,6 +1375,204 @@ impl Store for SqliteStore {
                 .rows_affected();
         Ok(deleted > 0)
     }
+
+    async fn create_purchase_order(&self, order: &NewPurchaseOrder) -> StoreResult<StoredOrder> {
+        let mut tx = self.begin_write().await?;
+        let supplier_id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM suppliers WHERE login_id_1688 = ?1")
+                .bind(&order.supplier_login_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let supplier_id = supplier_id.ok_or_else(|| StoreError::UnknownSupplier {
+            login_id: order.supplier_login_id.clone(),
+        })?;
+        let warehouse_id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM warehouses WHERE code = ?1")
+                .bind(&order.warehouse_code)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let warehouse_id =
+            warehouse_id.ok_or_else(|| shared::unknown_warehouse(&order.warehouse_code))?;
+        let prefix = shared::created_po_prefix(shared::china_today());
+        let goods_amount = shared::new_goods_amount(order);
+        let mut id = None;
+        // Two orders created at once may pick the same number: the loser (its insert does
+        // nothing once the winner commits) reads the day's numbers again.
+        for _ in 0..50 {
+            let stored: Vec<String> = sqlx::query_scalar(
+                "SELECT po_number FROM purchase_orders WHERE po_number LIKE ?1 || '%'",
+            )
+            .bind(&prefix)
+            .fetch_all(&mut *tx)
+            .await?;
+            let po_number = format!("{prefix}{:04}", shared::next_po_sequence(&prefix, &stored));
+            id = sqlx::query_scalar(
+                "INSERT INTO purchase_orders (
+                     po_number, source, account, status, supplier_id, warehouse_id, has_unmapped,
+                     note, currency, goods_amount, address_id_1688)
+                 VALUES (?1, '1688_created', ?2, 'draft', ?3, ?4, 0, ?5, 'CNY', ?6, ?7)
+                 ON CONFLICT (po_number) DO NOTHING
+                 RETURNING id",
+            )
+            .bind(&po_number)
+            .bind(&order.account)
+            .bind(supplier_id)
+            .bind(warehouse_id)
+            .bind(&order.note)
+            .bind(dec(&goods_amount))
+            .bind(&order.address_id_1688)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if id.is_some() {
+                break;
+            }
+        }
+        let id: i64 = id.ok_or_else(|| {
+            StoreError::Database(sqlx::Error::Protocol(
+                "no free purchase order number for today".into(),
+            ))
+        })?;
+        sqlx::query("UPDATE purchase_orders SET out_order_id_sync = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(shared::new_out_order_id(id))
+            .execute(&mut *tx)
+            .await?;
+        for (i, line) in order.lines.iter().enumerate() {
+            let values = shared::new_line_values(line);
+            sqlx::query(
+                "INSERT INTO purchase_order_lines (
+                     purchase_order_id, line_no, offer_id, spec_id, sku_id_1688, title, attributes,
+                     quantity, unit_price, amount, merchant_sku, mapping_status, mapping_source,
+                     merchant_quantity, merchant_unit_cost)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'mapped', 'mapping', ?12, ?13)",
+            )
+            .bind(id)
+            .bind(i as i32 + 1)
+            .bind(line.offer_id)
+            .bind(&line.spec_id)
+            .bind(line.sku_id_1688)
+            .bind(&line.title)
+            .bind(&line.attributes)
+            .bind(dec(&line.quantity))
+            .bind(dec(&line.unit_price))
+            .bind(dec(&values.amount))
+            .bind(&line.merchant_sku)
+            .bind(dec(&line.merchant_quantity))
+            .bind(values.merchant_unit_cost.as_ref().map(dec))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.fetch_order(Some(id))
+            .await?
+            .ok_or_else(|| shared::unknown_order(&prefix))
+    }
+
+    async fn placing_state(&self, po_number: &str) -> StoreResult<Option<PlacingState>> {
+        let Some(row) = sqlx::query(
+            "SELECT id, po_number, coalesce(account, '') AS account, status,
+                    coalesce(out_order_id_sync, '') AS out_order_id, address_id_1688, note
+             FROM purchase_orders WHERE po_number = ?1",
+        )
+        .bind(po_number)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT order_id_1688 FROM purchase_order_links WHERE purchase_order_id = ?1
+             ORDER BY created_at, rowid",
+        )
+        .bind(row.int("id")?)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(Some(rows::placing_state(&row, ids)?))
+    }
+
+    async fn record_placement(&self, po_number: &str, placement: &Placement) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query("SELECT id, account FROM purchase_orders WHERE po_number = ?1")
+            .bind(po_number)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| shared::unknown_order(po_number))?;
+        let id = row.int("id")?;
+        let account = row.opt_text("account")?.unwrap_or_default();
+        sqlx::query(concat!(
+            "UPDATE purchase_orders
+                 SET order_id_1688 = coalesce(order_id_1688, ?2),
+                     total_amount = coalesce(?3, total_amount),
+                     shipping_fee = coalesce(?4, shipping_fee),
+                     pay_url = coalesce(?5, pay_url),
+                     placed_at = coalesce(placed_at, ",
+            now!(),
+            "),
+                     updated_at = ",
+            now!(),
+            "
+                 WHERE id = ?1
+                   AND (order_id_1688 IS NULL AND ?2 IS NOT NULL
+                        OR ?3 IS NOT NULL AND total_amount IS NOT ?3
+                        OR ?4 IS NOT NULL AND shipping_fee IS NOT ?4
+                        OR ?5 IS NOT NULL AND pay_url IS NOT ?5
+                        OR placed_at IS NULL)"
+        ))
+        .bind(id)
+        .bind(placement.order_ids.first().copied())
+        .bind(placement.total_amount.as_ref().map(dec))
+        .bind(placement.shipping_fee.as_ref().map(dec))
+        .bind(&placement.pay_url)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO purchase_order_links (purchase_order_id, account, order_id_1688)
+             SELECT ?1, ?2, k.value FROM json_each(?3) AS k
+             WHERE true
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(&account)
+        .bind(json_list(&placement.order_ids))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn submit_orders(&self, po_numbers: &[String]) -> StoreResult<Vec<SubmitOutcome>> {
+        let mut out = Vec::with_capacity(po_numbers.len());
+        for po_number in po_numbers {
+            let done = sqlx::query(concat!(
+                "UPDATE purchase_orders
+                 SET status = 'on_the_way', submitted_at = ",
+                now!(),
+                ", updated_at = ",
+                now!(),
+                " WHERE po_number = ?1 AND status = 'draft'"
+            ))
+            .bind(po_number)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+                > 0;
+            let result = if done {
+                Ok(())
+            } else {
+                let status: Option<String> =
+                    sqlx::query_scalar("SELECT status FROM purchase_orders WHERE po_number = ?1")
+                        .bind(po_number)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Err(shared::submit_refusal(po_number, status.as_deref()))
+            };
+            out.push(SubmitOutcome {
+                po_number: po_number.clone(),
+                result,
+            });
+        }
+        Ok(out)
+    }
 }
 
 /// Reads what a receipt needs and decides it, inside `tx` (a write transaction for a
@@ -1493,6 +1713,207 @@ async fn holding_lease(
         return Err(shared::lease_lost(&f.account));
     }
     Ok(tx)
+}
+
+/// The orders of the page that belong to purchase orders created in the ERP (see
+/// [`shared::claimed_orders`]), with the id of their purchase order.
+async fn find_claimed<'a>(
+    tx: &mut Transaction<'static, Sqlite>,
+    account: &str,
+    orders: &'a [IncomingOrder],
+) -> StoreResult<Vec<(i64, &'a IncomingOrder)>> {
+    let order_ids = shared::page_order_ids(orders);
+    let links = sqlx::query(
+        "SELECT order_id_1688, purchase_order_id AS id FROM purchase_order_links
+         WHERE account = ?1 AND order_id_1688 IN (SELECT value FROM json_each(?2))",
+    )
+    .bind(account)
+    .bind(json_list(&order_ids))
+    .fetch_all(&mut **tx)
+    .await?;
+    let linked = rows::ids_by_int(&links, "order_id_1688")?;
+    let out_ids = shared::page_out_order_ids(orders);
+    let by_out = if out_ids.is_empty() {
+        HashMap::new()
+    } else {
+        let rows = sqlx::query(
+            "SELECT out_order_id_sync, id FROM purchase_orders
+             WHERE account = ?1 AND out_order_id_sync IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(account)
+        .bind(json_list(&out_ids))
+        .fetch_all(&mut **tx)
+        .await?;
+        rows::ids_by_text(&rows, "out_order_id_sync")?
+    };
+    Ok(shared::claimed_orders(orders, &linked, &by_out))
+}
+
+/// Writes the orders that belong to created purchase orders: records the link, and for a
+/// purchase order placed as exactly one 1688 order updates its 1688-owned fields as sync
+/// does for synced orders (`draft` becomes `cancelled` when 1688 closed the order). A
+/// purchase order placed as several 1688 orders (a split) keeps the amounts it was placed
+/// with: one of its 1688 orders does not tell its totals. Either way 1688's line ids are
+/// attached to the purchase order's lines (see [`shared::match_claimed_lines`]). Returns
+/// the purchase orders updated and how many orders changed nothing.
+async fn write_claimed(
+    tx: &mut Transaction<'static, Sqlite>,
+    account: &str,
+    claimed: &[(i64, &IncomingOrder)],
+) -> StoreResult<(Vec<i64>, u64)> {
+    let mut updated: Vec<i64> = Vec::new();
+    let mut unchanged = 0;
+    for (po_id, incoming) in claimed {
+        let po_id = *po_id;
+        let order = &incoming.order;
+        let new_link = sqlx::query(
+            "INSERT INTO purchase_order_links (purchase_order_id, account, order_id_1688)
+             VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        )
+        .bind(po_id)
+        .bind(account)
+        .bind(order.order_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+            > 0;
+        sqlx::query(concat!(
+            "UPDATE purchase_orders SET order_id_1688 = ?2, updated_at = ",
+            now!(),
+            " WHERE id = ?1 AND order_id_1688 IS NULL
+               AND NOT EXISTS (SELECT 1 FROM purchase_orders o
+                               WHERE o.account = ?3 AND o.order_id_1688 = ?2)"
+        ))
+        .bind(po_id)
+        .bind(order.order_id)
+        .bind(account)
+        .execute(&mut **tx)
+        .await?;
+        let row = sqlx::query(
+            "SELECT p.content_hash,
+                    (SELECT count(*) FROM purchase_order_links l WHERE l.purchase_order_id = p.id)
+                        AS links
+             FROM purchase_orders p WHERE p.id = ?1",
+        )
+        .bind(po_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        let single = row.int("links")? <= 1;
+        let same_hash =
+            row.opt_text("content_hash")?.as_deref() == Some(incoming.content_hash.as_str());
+        if single && !new_link && same_hash {
+            unchanged += 1;
+            continue;
+        }
+        let mut changed = new_link;
+        if single {
+            sqlx::query(concat!(
+                "UPDATE purchase_orders
+                 SET status_1688 = ?2, currency = ?3, goods_amount = ?4, shipping_fee = ?5,
+                     discount = ?6, total_amount = ?7, created_at_1688 = ?8,
+                     modified_at_1688 = ?9, out_order_id_1688 = ?10, content_hash = ?11,
+                     status = CASE WHEN status = 'draft' AND ?12 THEN 'cancelled' ELSE status END,
+                     updated_at = ",
+                now!(),
+                " WHERE id = ?1"
+            ))
+            .bind(po_id)
+            .bind(&order.status)
+            .bind(&order.currency)
+            .bind(dec(&order.goods_amount))
+            .bind(dec(&order.shipping_fee))
+            .bind(dec(&order.discount))
+            .bind(dec(&order.total_amount))
+            .bind(ts(&order.created_at))
+            .bind(order.modified_at.as_ref().map(ts))
+            .bind(&order.out_order_id)
+            .bind(&incoming.content_hash)
+            .bind(incoming.initial_status().as_str() == "cancelled")
+            .execute(&mut **tx)
+            .await?;
+            changed = true;
+        }
+        let stored = sqlx::query(
+            "SELECT id, line_no, sub_item_id_1688, offer_id, spec_id FROM purchase_order_lines
+             WHERE purchase_order_id = ?1 ORDER BY line_no, id",
+        )
+        .bind(po_id)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(rows::claimed_line)
+        .collect::<StoreResult<Vec<_>>>()?;
+        for action in shared::match_claimed_lines(&stored, incoming, single) {
+            let written = match action {
+                shared::ClaimedLineAction::Attach { line_id, line } => sqlx::query(concat!(
+                    "UPDATE purchase_order_lines
+                     SET sub_item_id_1688 = ?2, sku_id_1688 = coalesce(?3, sku_id_1688),
+                         status_1688 = ?4, updated_at = ",
+                    now!(),
+                    " WHERE id = ?1
+                       AND (sub_item_id_1688 IS NOT ?2
+                            OR sku_id_1688 IS NOT coalesce(?3, sku_id_1688)
+                            OR status_1688 IS NOT ?4)"
+                ))
+                .bind(line_id)
+                .bind(line.line.sub_item_id)
+                .bind(line.line.sku_id)
+                .bind(&line.line.status),
+                shared::ClaimedLineAction::Add { line_no, line } => sqlx::query(
+                    "INSERT INTO purchase_order_lines (
+                         purchase_order_id, line_no, sub_item_id_1688, offer_id, spec_id,
+                         sku_id_1688, title, attributes, unit, status_1688, quantity, unit_price,
+                         amount, merchant_sku, mapping_status, mapping_source, merchant_quantity,
+                         merchant_unit_cost)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                             ?16, ?17, ?18)",
+                )
+                .bind(po_id)
+                .bind(line_no)
+                .bind(line.line.sub_item_id)
+                .bind(line.line.offer_id)
+                .bind(&line.line.spec_id)
+                .bind(line.line.sku_id)
+                .bind(&line.line.title)
+                .bind(&line.line.attributes)
+                .bind(&line.line.unit)
+                .bind(&line.line.status)
+                .bind(dec(&line.line.quantity))
+                .bind(dec(&line.line.unit_price))
+                .bind(dec(&line.line.amount))
+                .bind(line.mapping.as_ref().map(|m| m.merchant_sku.as_str()))
+                .bind(line.mapping_status().as_str())
+                .bind(shared::mapping_source(line))
+                .bind(line.mapping.as_ref().map(|m| dec(&m.merchant_quantity)))
+                .bind(line.mapping.as_ref().map(|m| dec(&m.merchant_unit_cost))),
+            }
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            changed |= written > 0;
+        }
+        if !changed {
+            unchanged += 1;
+            continue;
+        }
+        sqlx::query(concat!(
+            "UPDATE purchase_orders
+             SET has_unmapped = 1 - has_unmapped, updated_at = ",
+            now!(),
+            "
+             WHERE id = ?1
+               AND has_unmapped <> EXISTS (
+                   SELECT 1 FROM purchase_order_lines l
+                   WHERE l.purchase_order_id = purchase_orders.id AND l.mapping_status = 'unmapped')"
+        ))
+        .bind(po_id)
+        .execute(&mut **tx)
+        .await?;
+        if !updated.contains(&po_id) {
+            updated.push(po_id);
+        }
+    }
+    Ok((updated, unchanged))
 }
 
 /// Upserts suppliers by login id (one entry per login id) and returns their ids by
