@@ -200,6 +200,38 @@ pub enum WarehousesCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum OrdersCommand {
+    /// Create a 1688 purchase order as a draft (one supplier, at most 50 merchant SKUs);
+    /// --place also orders it on 1688.
+    Create {
+        #[arg(long, value_name = "NAME")]
+        account: String,
+        /// The supplier's 1688 login id.
+        #[arg(long, value_name = "LOGIN_ID")]
+        supplier: String,
+        #[arg(long, value_name = "CODE")]
+        warehouse: String,
+        /// A merchant SKU and a quantity in merchant units (repeatable).
+        #[arg(long = "line", value_name = "MERCHANT_SKU:QTY", required = true)]
+        lines: Vec<String>,
+        /// Kept on the order and sent to the supplier as the order message.
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+        /// Another of the account's 1688 addresses than the default.
+        #[arg(long, value_name = "ID")]
+        address_id: Option<String>,
+        /// "Save and order with 1688".
+        #[arg(long)]
+        place: bool,
+    },
+    /// Order a draft on 1688 (exactly once, even when run again).
+    Place { po_number: String },
+    /// Move drafts to on_the_way.
+    Submit {
+        #[arg(required = true)]
+        po_numbers: Vec<String>,
+    },
+    /// Cancel the unpaid 1688 orders of a placed purchase order.
+    Cancel { po_number: String },
     /// Record a tracking number on a purchase order by hand.
     SetTracking {
         po_number: String,

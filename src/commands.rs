@@ -293,6 +293,64 @@ async fn orders(settings: Settings, command: OrdersCommand) -> anyhow::Result<()
     let app = Application::build(settings).await?;
     let store = app.store();
     match command {
+        OrdersCommand::Create {
+            account,
+            supplier,
+            warehouse,
+            lines,
+            note,
+            address_id,
+            place,
+        } => {
+            let lines = lines
+                .iter()
+                .map(|l| crate::domain::purchasing::WantedLine::parse(l))
+                .collect::<Result<Vec<_>, _>>()?;
+            let request = crate::purchasing::CreateRequest {
+                account,
+                supplier,
+                warehouse,
+                lines,
+                note,
+                address_id,
+            };
+            let order = crate::purchasing::create(&app, &request).await?;
+            println!(
+                "{}: draft created with {} lines",
+                order.po_number,
+                order.lines.len()
+            );
+            if place {
+                print_placed(&crate::purchasing::place(&app, &order.po_number).await?);
+            }
+        }
+        OrdersCommand::Place { po_number } => {
+            print_placed(&crate::purchasing::place(&app, &po_number).await?);
+        }
+        OrdersCommand::Submit { po_numbers } => {
+            let mut refused = 0;
+            for outcome in crate::purchasing::submit(&app, &po_numbers).await? {
+                match outcome.result {
+                    Ok(()) => println!("{}: on_the_way", outcome.po_number),
+                    Err(reason) => {
+                        refused += 1;
+                        println!("{}: refused: {reason}", outcome.po_number);
+                    }
+                }
+            }
+            if refused > 0 {
+                anyhow::bail!(
+                    "{refused} of {} orders were not submitted",
+                    po_numbers.len()
+                );
+            }
+        }
+        OrdersCommand::Cancel { po_number } => {
+            let ids = crate::purchasing::cancel(&app, &po_number).await?;
+            println!(
+                "{po_number}: 1688 orders {ids:?} cancelled; the next sync marks the purchase order cancelled"
+            );
+        }
         OrdersCommand::SetTracking {
             po_number,
             tracking_no,
@@ -332,6 +390,24 @@ async fn orders(settings: Settings, command: OrdersCommand) -> anyhow::Result<()
         }
     }
     Ok(())
+}
+
+fn print_placed(placed: &crate::purchasing::Placed) {
+    if placed.already {
+        println!(
+            "{}: already placed as 1688 orders {:?}; nothing new was ordered",
+            placed.po_number, placed.order_ids
+        );
+        return;
+    }
+    println!(
+        "{}: placed as 1688 orders {:?}",
+        placed.po_number, placed.order_ids
+    );
+    match &placed.pay_url {
+        Some(url) => println!("Pay on 1688: {url}"),
+        None => println!("Pay for it on 1688 (the orders wait unpaid)."),
+    }
 }
 
 async fn accounts(settings: Settings, command: AccountsCommand) -> anyhow::Result<()> {

@@ -19,6 +19,7 @@ pub mod imports;
 pub mod labels;
 pub mod metrics;
 pub mod products;
+pub mod purchasing;
 pub mod receive;
 pub mod sandbox;
 pub mod shutdown;

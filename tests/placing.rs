@@ -169,3 +169,137 @@ async fn a_split_order_reports_every_1688_order_and_cancel_waits_ten_seconds() {
     let url = client.pay_url(&[all[1].order_id]).await.unwrap();
     assert!(url.contains(&all[1].order_id.to_string()));
 }
+
+on_both_backends!(a_created_order_is_placed_once_and_the_sync_updates_it_instead_of_duplicating,);
+
+async fn a_created_order_is_placed_once_and_the_sync_updates_it_instead_of_duplicating(db: TestDb) {
+    use sync1688::domain::purchasing::WantedLine;
+    use sync1688::purchasing::{CreateRequest, create, place, submit};
+    let t = TestApp::start(
+        db,
+        SandboxConfig {
+            orders: 0,
+            days: 2,
+            ..SandboxConfig::default()
+        },
+        "",
+    )
+    .await;
+    let offer = t
+        .sandbox
+        .offers()
+        .into_iter()
+        .find(|o| o.status == "published" && !o.spec_id.is_empty())
+        .unwrap();
+    let client = t.app.client("main").unwrap();
+    let added = sync1688::products::add_products(
+        t.store().as_ref(),
+        &client,
+        vec![(1, offer.offer_id.to_string())],
+    )
+    .await;
+    assert!(!added[0].failed(), "{added:?}");
+    let store = t.store();
+    store
+        .import_merchant_skus(
+            &sync1688::imports::parse_merchant_skus("BOX-1,,Box\nLOOSE-1,,Not mapped\n").unwrap(),
+        )
+        .await
+        .unwrap();
+    store
+        .set_mappings(
+            &sync1688::imports::parse_mappings(&format!(
+                "{},{},BOX-1,2\n",
+                offer.offer_id, offer.spec_id
+            ))
+            .unwrap(),
+            false,
+        )
+        .await
+        .unwrap();
+    let quantity = offer.min_order_quantity.max(1) * 2 * 2;
+    let request = |lines: &[&str]| CreateRequest {
+        account: "main".into(),
+        supplier: offer.seller_login_id.clone(),
+        warehouse: "MAIN".into(),
+        lines: lines
+            .iter()
+            .map(|l| WantedLine::parse(l).unwrap())
+            .collect(),
+        note: Some("请尽快发货".into()),
+        address_id: None,
+    };
+    store.add_warehouse("MAIN", "Main").await.unwrap();
+
+    let unmapped = create(&t.app, &request(&["LOOSE-1:3"]))
+        .await
+        .unwrap_err()
+        .to_string();
+    let odd = create(&t.app, &request(&["BOX-1:3"]))
+        .await
+        .unwrap_err()
+        .to_string();
+    let draft = create(&t.app, &request(&[&format!("BOX-1:{quantity}")]))
+        .await
+        .unwrap();
+    let placed = place(&t.app, &draft.po_number).await.unwrap();
+    let again = place(&t.app, &draft.po_number).await.unwrap();
+    let synced = t.sync_once().await;
+
+    assert!(unmapped.contains("LOOSE-1"), "{unmapped}");
+    assert!(odd.contains("multiple of 2"), "{odd}");
+    assert_eq!(draft.status, "draft");
+    assert_eq!(draft.source, "1688_created");
+    assert_eq!(
+        draft.lines[0].quantity.normalize().to_string(),
+        (quantity / 2).to_string(),
+        "merchant units became 1688 units"
+    );
+    assert_eq!(placed.order_ids.len(), 1);
+    assert!(placed.pay_url.is_some());
+    assert!(
+        again.already && again.order_ids == placed.order_ids,
+        "placing twice orders once"
+    );
+    assert_eq!(t.sandbox.order_ids().len(), 1, "one 1688 order");
+    assert!(synced.succeeded(), "{:?}", synced.errors);
+    assert_eq!(
+        synced.counts.orders_inserted, 0,
+        "the sync found our own order"
+    );
+    assert_eq!(
+        t.db.scalar::<i64>("SELECT COUNT(*) FROM purchase_orders")
+            .await,
+        1
+    );
+    let order = store
+        .find_order_by_po_number(&draft.po_number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.status_1688.as_deref(), Some("waitbuyerpay"));
+    assert_eq!(order.order_id_1688, Some(placed.order_ids[0]));
+    assert!(
+        order.lines[0].sub_item_id_1688.is_some(),
+        "the line knows its 1688 line"
+    );
+    let submitted = submit(&t.app, &[draft.po_number.clone(), "PO-NOPE".into()])
+        .await
+        .unwrap();
+    assert!(submitted[0].result.is_ok());
+    assert!(
+        submitted[1]
+            .result
+            .as_ref()
+            .unwrap_err()
+            .contains("PO-NOPE")
+    );
+    let resubmitted = submit(&t.app, &[draft.po_number.clone()]).await.unwrap();
+    assert!(
+        resubmitted[0]
+            .result
+            .as_ref()
+            .unwrap_err()
+            .contains("on_the_way")
+    );
+}

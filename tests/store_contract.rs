@@ -1740,7 +1740,14 @@ async fn a_changed_product_replaces_its_skus(db: TestDb) {
             price: Some(dec("4.00")),
             supplier_login_id: "shop-c".into(),
             merchant_sku: None,
+            quantity_ratio: None,
+            product_status: skus[0].product_status.clone(),
+            min_order_quantity: skus[0].min_order_quantity,
         }
+    );
+    assert_eq!(
+        skus[0].product_status, "expired",
+        "the changed product was expired on 1688"
     );
     assert_eq!(store.product_skus(Some(CUP_OFFER)).await.unwrap().len(), 1);
     assert!(store.product_skus(Some(1)).await.unwrap().is_empty());

@@ -318,6 +318,11 @@ pub struct StoredProductSku {
     pub price: Option<Decimal>,
     pub supplier_login_id: String,
     pub merchant_sku: Option<String>,
+    /// The mapping's ratio, when mapped.
+    pub quantity_ratio: Option<Decimal>,
+    /// The offer's 1688 status (`published`, `expired`, …).
+    pub product_status: String,
+    pub min_order_quantity: Option<Decimal>,
 }
 
 /// What setting or deleting mappings did.

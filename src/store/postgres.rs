@@ -521,7 +521,8 @@ impl Store for PostgresStore {
         // COLLATE "C": spec ids in byte order, as SQLite sorts them.
         let rows = sqlx::query(
             "SELECT s.offer_id, s.spec_id, s.sku_id_1688, p.subject, s.attributes, s.price,
-                    sup.login_id_1688, m.merchant_sku
+                    sup.login_id_1688, m.merchant_sku, m.quantity_ratio, p.status AS product_status,
+                    p.min_order_quantity
              FROM product_skus_1688 s
              JOIN products_1688 p ON p.offer_id = s.offer_id
              JOIN suppliers sup ON sup.id = p.supplier_id

@@ -253,6 +253,9 @@ pub(crate) fn product_sku(r: &impl Columns) -> StoreResult<StoredProductSku> {
         price: r.opt_decimal("price")?,
         supplier_login_id: r.text("login_id_1688")?,
         merchant_sku: r.opt_text("merchant_sku")?,
+        quantity_ratio: r.opt_decimal("quantity_ratio")?,
+        product_status: r.text("product_status")?,
+        min_order_quantity: r.opt_decimal("min_order_quantity")?,
     })
 }
 
