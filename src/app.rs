@@ -330,7 +330,61 @@ impl Application {
             }
         }
         reports.push(report);
+        if !self.cancel.is_cancelled() {
+            self.track(name).await;
+        }
         reports
+    }
+
+    /// Reads the parcels of the account's shipped orders that are on the way and records
+    /// their tracking numbers with the lines each carries. Returns how many numbers were
+    /// new. A failing order is logged and retried next round; the others go on.
+    pub async fn track(&self, name: &str) -> usize {
+        let orders = match self.store.orders_to_track(name).await {
+            Ok(orders) => orders,
+            Err(e) => {
+                tracing::warn!(account = name, error = %e, "cannot list the orders to track");
+                return 0;
+            }
+        };
+        let Ok(client) = self.client(name) else {
+            return 0;
+        };
+        let mut new = 0;
+        for (po_number, order_id) in orders {
+            if self.cancel.is_cancelled() {
+                break;
+            }
+            let parcels = match client.parcels(order_id).await {
+                Ok(parcels) => parcels,
+                Err(e) => {
+                    tracing::warn!(account = name, po_number, order_id, error = %e, "cannot read the order's parcels");
+                    continue;
+                }
+            };
+            for parcel in parcels {
+                match self
+                    .store
+                    .record_parcel(
+                        &po_number,
+                        &parcel.tracking_no,
+                        parcel.carrier.as_deref(),
+                        &parcel.sub_item_ids,
+                    )
+                    .await
+                {
+                    Ok(true) => {
+                        new += 1;
+                        tracing::info!(account = name, po_number, tracking_no = %parcel.tracking_no, "new tracking number from 1688");
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(account = name, po_number, error = %e, "cannot record a parcel")
+                    }
+                }
+            }
+        }
+        new
     }
 
     /// One run of one account.

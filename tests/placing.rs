@@ -170,11 +170,20 @@ async fn a_split_order_reports_every_1688_order_and_cancel_waits_ten_seconds() {
     assert!(url.contains(&all[1].order_id.to_string()));
 }
 
-on_both_backends!(a_created_order_is_placed_once_and_the_sync_updates_it_instead_of_duplicating,);
+on_both_backends!(
+    a_created_order_is_placed_once_and_the_sync_updates_it_instead_of_duplicating,
+    tracking_numbers_arrive_per_parcel_with_their_lines_and_a_1688_cancel_cancels_a_draft,
+);
 
-async fn a_created_order_is_placed_once_and_the_sync_updates_it_instead_of_duplicating(db: TestDb) {
-    use sync1688::domain::purchasing::WantedLine;
-    use sync1688::purchasing::{CreateRequest, create, place, submit};
+/// An app whose first two-SKU buyable offer is added, its SKUs mapped to BOX-1 (ratio 2)
+/// and BOX-2 (ratio 1), with a warehouse MAIN.
+async fn prepared(
+    db: TestDb,
+) -> (
+    TestApp,
+    sync1688::sandbox::SandboxOffer,
+    sync1688::sandbox::SandboxOffer,
+) {
     let t = TestApp::start(
         db,
         SandboxConfig {
@@ -185,38 +194,131 @@ async fn a_created_order_is_placed_once_and_the_sync_updates_it_instead_of_dupli
         "",
     )
     .await;
-    let offer = t
-        .sandbox
-        .offers()
-        .into_iter()
-        .find(|o| o.status == "published" && !o.spec_id.is_empty())
-        .unwrap();
+    let offers = t.sandbox.offers();
+    let (a, b) = offers
+        .iter()
+        .filter(|o| o.status == "published" && !o.spec_id.is_empty())
+        .find_map(|a| {
+            offers
+                .iter()
+                .find(|b| b.offer_id == a.offer_id && b.spec_id != a.spec_id)
+                .map(|b| (a.clone(), b.clone()))
+        })
+        .expect("an offer with two SKUs");
     let client = t.app.client("main").unwrap();
     let added = sync1688::products::add_products(
         t.store().as_ref(),
         &client,
-        vec![(1, offer.offer_id.to_string())],
+        vec![(1, a.offer_id.to_string())],
     )
     .await;
     assert!(!added[0].failed(), "{added:?}");
     let store = t.store();
     store
         .import_merchant_skus(
-            &sync1688::imports::parse_merchant_skus("BOX-1,,Box\nLOOSE-1,,Not mapped\n").unwrap(),
+            &sync1688::imports::parse_merchant_skus(
+                "BOX-1,,Box\nBOX-2,,Box two\nLOOSE-1,,Not mapped\n",
+            )
+            .unwrap(),
         )
         .await
         .unwrap();
     store
         .set_mappings(
             &sync1688::imports::parse_mappings(&format!(
-                "{},{},BOX-1,2\n",
-                offer.offer_id, offer.spec_id
+                "{},{},BOX-1,2\n{},{},BOX-2,1\n",
+                a.offer_id, a.spec_id, b.offer_id, b.spec_id
             ))
             .unwrap(),
             false,
         )
         .await
         .unwrap();
+    store.add_warehouse("MAIN", "Main").await.unwrap();
+    (t, a, b)
+}
+
+async fn tracking_numbers_arrive_per_parcel_with_their_lines_and_a_1688_cancel_cancels_a_draft(
+    db: TestDb,
+) {
+    use sync1688::domain::purchasing::WantedLine;
+    use sync1688::purchasing::{CreateRequest, cancel, create, place, submit};
+    use sync1688::sandbox::{OrderChange, Shipment};
+    let (t, a, _b) = prepared(db).await;
+    let moq = a.min_order_quantity.max(1);
+    let request = CreateRequest {
+        account: "main".into(),
+        supplier: a.seller_login_id.clone(),
+        warehouse: "MAIN".into(),
+        lines: vec![
+            WantedLine::parse(&format!("BOX-1:{}", moq * 2)).unwrap(),
+            WantedLine::parse(&format!("BOX-2:{moq}")).unwrap(),
+        ],
+        note: None,
+        address_id: None,
+    };
+    let shipped = create(&t.app, &request).await.unwrap();
+    let order_id = place(&t.app, &shipped.po_number).await.unwrap().order_ids[0];
+    submit(&t.app, &[shipped.po_number.clone()]).await.unwrap();
+    let cancelled = create(&t.app, &request).await.unwrap();
+    let cancelled_id = place(&t.app, &cancelled.po_number).await.unwrap().order_ids[0];
+
+    // 1688: paid, then two parcels, one line each; the other order is closed unpaid.
+    t.sandbox.modify_order(order_id, OrderChange::Pay);
+    for (line, bill) in [(0, "ZT1000000001"), (1, "ZT1000000002")] {
+        t.sandbox.modify_order(
+            order_id,
+            OrderChange::Ship(Shipment {
+                lines: vec![line],
+                company: Some("中通快递(ZTO)".into()),
+                bill_no: Some(bill.into()),
+            }),
+        );
+    }
+    t.sandbox
+        .age_order(cancelled_id, std::time::Duration::from_secs(60));
+    cancel(&t.app, &cancelled.po_number).await.unwrap();
+    assert!(t.sync_once().await.succeeded());
+    let new = t.app.track("main").await;
+
+    assert_eq!(new, 2, "one tracking number per parcel");
+    let order = t
+        .store()
+        .find_order_by_po_number(&shipped.po_number)
+        .await
+        .unwrap()
+        .unwrap();
+    for (line, bill) in [(0, "ZT1000000001"), (1, "ZT1000000002")] {
+        let carried =
+            t.db.scalar::<String>(&format!(
+                "SELECT sub_item_ids FROM tracking_numbers WHERE tracking_no = '{bill}'"
+            ))
+            .await;
+        assert_eq!(
+            carried,
+            order.lines[line].sub_item_id_1688.unwrap().to_string(),
+            "{bill} carries line {line}"
+        );
+    }
+    assert_eq!(t.app.track("main").await, 0, "known parcels are not new");
+    let closed = t
+        .store()
+        .find_order_by_po_number(&cancelled.po_number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(closed.status_1688.as_deref(), Some("cancel"));
+    assert_eq!(
+        closed.status, "cancelled",
+        "a draft closed on 1688 is cancelled"
+    );
+}
+
+async fn a_created_order_is_placed_once_and_the_sync_updates_it_instead_of_duplicating(db: TestDb) {
+    use sync1688::domain::purchasing::WantedLine;
+    use sync1688::purchasing::{CreateRequest, create, place, submit};
+    let (t, offer, _) = prepared(db).await;
+    let store = t.store();
     let quantity = offer.min_order_quantity.max(1) * 2 * 2;
     let request = |lines: &[&str]| CreateRequest {
         account: "main".into(),
@@ -229,7 +331,6 @@ async fn a_created_order_is_placed_once_and_the_sync_updates_it_instead_of_dupli
         note: Some("请尽快发货".into()),
         address_id: None,
     };
-    store.add_warehouse("MAIN", "Main").await.unwrap();
 
     let unmapped = create(&t.app, &request(&["LOOSE-1:3"]))
         .await

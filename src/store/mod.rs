@@ -739,6 +739,36 @@ pub trait Store: Send + Sync + 'static {
     /// Moves drafts to `on_the_way`; anything else is refused with the reason, per
     /// order, and the others still go through.
     async fn submit_orders(&self, po_numbers: &[String]) -> StoreResult<Vec<SubmitOutcome>>;
+
+    /// The 1688 orders to follow for tracking numbers: those of `account`'s purchase
+    /// orders on the way or partly received that 1688 has (or may have) shipped, as
+    /// (po_number, 1688 order id); a split order appears once per 1688 order.
+    async fn orders_to_track(&self, account: &str) -> StoreResult<Vec<(String, i64)>>;
+
+    /// Records a parcel 1688 reported: its tracking number (source `1688`), carrier and
+    /// the 1688 lines (`subItemID`s) it carries; `true` when the number is new.
+    async fn record_parcel(
+        &self,
+        po_number: &str,
+        tracking_no: &str,
+        carrier: Option<&str>,
+        sub_item_ids: &[i64],
+    ) -> StoreResult<bool> {
+        let new = self
+            .add_tracking_number(po_number, tracking_no, carrier, TrackingSource::From1688)
+            .await?;
+        self.set_parcel_lines(po_number, tracking_no, sub_item_ids)
+            .await?;
+        Ok(new)
+    }
+
+    /// Sets the lines a tracking number carries (comma-separated `subItemID`s).
+    async fn set_parcel_lines(
+        &self,
+        po_number: &str,
+        tracking_no: &str,
+        sub_item_ids: &[i64],
+    ) -> StoreResult<()>;
 }
 
 impl From<MappingChange> for ImportOutcome {

@@ -939,6 +939,45 @@ impl Store for PostgresStore {
         rows.iter().map(rows::account_run_status).collect()
     }
 
+    async fn orders_to_track(&self, account: &str) -> StoreResult<Vec<(String, i64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT po.po_number, po.order_id_1688 FROM purchase_orders po
+             WHERE po.account = $1 AND po.status IN ('on_the_way', 'partially_received')
+               AND po.order_id_1688 IS NOT NULL
+               AND COALESCE(po.status_1688, '') NOT IN ('waitbuyerpay', 'waitsellersend', 'cancel', 'terminated')
+             UNION
+             SELECT po.po_number, l.order_id_1688 FROM purchase_order_links l
+             JOIN purchase_orders po ON po.id = l.purchase_order_id
+             WHERE l.account = $1 AND po.status IN ('on_the_way', 'partially_received')
+             ORDER BY 1, 2",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    async fn set_parcel_lines(
+        &self,
+        po_number: &str,
+        tracking_no: &str,
+        sub_item_ids: &[i64],
+    ) -> StoreResult<()> {
+        let ids = shared::sub_item_list(sub_item_ids);
+        sqlx::query(
+            "UPDATE tracking_numbers t SET sub_item_ids = $3
+             FROM purchase_orders po
+             WHERE po.id = t.purchase_order_id AND po.po_number = $1 AND t.tracking_no = $2
+               AND t.sub_item_ids IS DISTINCT FROM $3",
+        )
+        .bind(po_number.trim())
+        .bind(tracking_no.trim())
+        .bind(ids)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn add_tracking_number(
         &self,
         po_number: &str,

@@ -1208,3 +1208,15 @@ mod tests {
         );
     }
 }
+
+/// `subItemID`s as `tracking_numbers.sub_item_ids` keeps them: comma-separated, sorted;
+/// `None` when 1688 did not say.
+pub fn sub_item_list(ids: &[i64]) -> Option<String> {
+    if ids.is_empty() {
+        return None;
+    }
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    Some(ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
+}
