@@ -965,6 +965,18 @@ pub(crate) fn add_claimed(outcome: &mut PageOutcome, updated: Vec<i64>, unchange
     outcome.updated_ids.extend(updated);
 }
 
+/// `subItemID`s as `tracking_numbers.sub_item_ids` keeps them: comma-separated, sorted;
+/// `None` when 1688 did not say.
+pub fn sub_item_list(ids: &[i64]) -> Option<String> {
+    if ids.is_empty() {
+        return None;
+    }
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    Some(ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1207,16 +1219,4 @@ mod tests {
             "{err}"
         );
     }
-}
-
-/// `subItemID`s as `tracking_numbers.sub_item_ids` keeps them: comma-separated, sorted;
-/// `None` when 1688 did not say.
-pub fn sub_item_list(ids: &[i64]) -> Option<String> {
-    if ids.is_empty() {
-        return None;
-    }
-    let mut ids = ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    Some(ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
 }
