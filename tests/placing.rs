@@ -259,7 +259,9 @@ async fn tracking_numbers_arrive_per_parcel_with_their_lines_and_a_1688_cancel_c
     };
     let shipped = create(&t.app, &request).await.unwrap();
     let order_id = place(&t.app, &shipped.po_number).await.unwrap().order_ids[0];
-    submit(&t.app, &[shipped.po_number.clone()]).await.unwrap();
+    submit(&t.app, std::slice::from_ref(&shipped.po_number))
+        .await
+        .unwrap();
     let cancelled = create(&t.app, &request).await.unwrap();
     let cancelled_id = place(&t.app, &cancelled.po_number).await.unwrap().order_ids[0];
 
@@ -395,7 +397,9 @@ async fn a_created_order_is_placed_once_and_the_sync_updates_it_instead_of_dupli
             .unwrap_err()
             .contains("PO-NOPE")
     );
-    let resubmitted = submit(&t.app, &[draft.po_number.clone()]).await.unwrap();
+    let resubmitted = submit(&t.app, std::slice::from_ref(&draft.po_number))
+        .await
+        .unwrap();
     assert!(
         resubmitted[0]
             .result
