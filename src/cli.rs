@@ -225,6 +225,19 @@ pub enum OrdersCommand {
     },
     /// Order a draft on 1688 (exactly once, even when run again).
     Place { po_number: String },
+    /// Edit a draft that is not placed yet: its note, warehouse or lines.
+    Edit {
+        po_number: String,
+        #[arg(long, value_name = "TEXT", conflicts_with = "clear_note")]
+        note: Option<String>,
+        #[arg(long)]
+        clear_note: bool,
+        #[arg(long, value_name = "CODE")]
+        warehouse: Option<String>,
+        /// Replaces every line (repeatable).
+        #[arg(long = "line", value_name = "MERCHANT_SKU:QTY")]
+        lines: Vec<String>,
+    },
     /// Move drafts to on_the_way.
     Submit {
         #[arg(required = true)]
@@ -268,10 +281,13 @@ pub enum AccountsCommand {
     },
     /// Each account, who authorized it, and when its tokens expire.
     List,
-    /// The account's receiving addresses on 1688 (the default one is marked).
+    /// The account's receiving addresses on 1688 (the default one is marked), as kept in
+    /// the database; --refresh reads them from 1688 again.
     Addresses {
         #[arg(long, value_name = "NAME")]
         account: String,
+        #[arg(long)]
+        refresh: bool,
     },
 }
 

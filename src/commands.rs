@@ -327,6 +327,35 @@ async fn orders(settings: Settings, command: OrdersCommand) -> anyhow::Result<()
         OrdersCommand::Place { po_number } => {
             print_placed(&crate::purchasing::place(&app, &po_number).await?);
         }
+        OrdersCommand::Edit {
+            po_number,
+            note,
+            clear_note,
+            warehouse,
+            lines,
+        } => {
+            let note = if clear_note {
+                Some(None)
+            } else {
+                note.map(Some)
+            };
+            let lines = if lines.is_empty() {
+                None
+            } else {
+                Some(
+                    lines
+                        .iter()
+                        .map(|l| crate::domain::purchasing::WantedLine::parse(l))
+                        .collect::<Result<Vec<_>, _>>()?,
+                )
+            };
+            let order = crate::purchasing::edit(&app, &po_number, note, warehouse, lines).await?;
+            println!(
+                "{}: draft updated ({} lines)",
+                order.po_number,
+                order.lines.len()
+            );
+        }
         OrdersCommand::Submit { po_numbers } => {
             let mut refused = 0;
             for outcome in crate::purchasing::submit(&app, &po_numbers).await? {
@@ -452,11 +481,11 @@ async fn accounts(settings: Settings, command: AccountsCommand) -> anyhow::Resul
                 }
             }
         }
-        AccountsCommand::Addresses { account } => {
-            let addresses = app.client(&account)?.receive_addresses().await?;
+        AccountsCommand::Addresses { account, refresh } => {
+            let addresses = crate::purchasing::addresses(&app, &account, refresh).await?;
             if addresses.is_empty() {
                 anyhow::bail!(
-                    "the 1688 account `{account}` has no receiving address: add one on 1688, then run this again"
+                    "the 1688 account `{account}` has no receiving address: add one on 1688, then run this again with --refresh"
                 );
             }
             for a in addresses {

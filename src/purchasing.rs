@@ -8,7 +8,9 @@ use anyhow::Context;
 use crate::api1688::purchasing::{Cargo, ReceiveAddress};
 use crate::app::Application;
 use crate::domain::purchasing::{MappedSku, WantedLine, plan_order};
-use crate::store::{NewPoLine, NewPurchaseOrder, Placement, StoredOrder, SubmitOutcome};
+use crate::store::{
+    AddressRow, DraftEdit, NewPoLine, NewPurchaseOrder, Placement, StoredOrder, SubmitOutcome,
+};
 
 /// What `orders create` asks for.
 #[derive(Debug, Clone)]
@@ -36,9 +38,114 @@ pub struct Placed {
 /// Creates a draft after checking every rule; nothing is written when one fails.
 pub async fn create(app: &Application, request: &CreateRequest) -> anyhow::Result<StoredOrder> {
     let store = app.store();
-    let client = app.client(&request.account)?;
+    let mapped = mapped_skus(app).await?;
+    let plan = plan_order(&request.supplier, &request.lines, &mapped)?;
+    let address = choose_address(
+        &request.account,
+        addresses(app, &request.account, false).await?,
+        request.address_id.as_deref(),
+    )?;
+    let order = NewPurchaseOrder {
+        account: request.account.clone(),
+        supplier_login_id: request.supplier.clone(),
+        warehouse_code: request.warehouse.clone(),
+        note: request.note.clone(),
+        address_id_1688: address.id,
+        lines: new_lines(plan),
+    };
+    Ok(store.create_purchase_order(&order).await?)
+}
+
+/// The account's receiving addresses: from the database, fetched from 1688 (and kept)
+/// when `refresh` is asked or none are known yet.
+pub async fn addresses(
+    app: &Application,
+    account: &str,
+    refresh: bool,
+) -> anyhow::Result<Vec<ReceiveAddress>> {
+    let store = app.store();
+    let cached = if refresh {
+        Vec::new()
+    } else {
+        store.addresses(account).await?
+    };
+    if !cached.is_empty() {
+        return Ok(cached
+            .into_iter()
+            .map(|a| ReceiveAddress {
+                id: a.address_id,
+                full_name: a.full_name,
+                address: a.address,
+                post: a.post,
+                phone: a.phone,
+                mobile: a.mobile,
+                address_code: a.address_code,
+                address_code_text: a.address_code_text,
+                is_default: a.is_default,
+            })
+            .collect());
+    }
+    let fresh = app.client(account)?.receive_addresses().await?;
+    let rows: Vec<AddressRow> = fresh
+        .iter()
+        .map(|a| AddressRow {
+            account: account.to_owned(),
+            address_id: a.id.clone(),
+            full_name: a.full_name.clone(),
+            address: a.address.clone(),
+            address_code: a.address_code.clone(),
+            address_code_text: a.address_code_text.clone(),
+            post: a.post.clone(),
+            phone: a.phone.clone(),
+            mobile: a.mobile.clone(),
+            is_default: a.is_default,
+            fetched_at: chrono::Utc::now(),
+        })
+        .collect();
+    store.replace_addresses(account, &rows).await?;
+    Ok(fresh)
+}
+
+/// Edits a draft that is not placed yet: its note, its warehouse, and (for an order
+/// created here) its lines, which go through the same rules as `create`.
+pub async fn edit(
+    app: &Application,
+    po_number: &str,
+    note: Option<Option<String>>,
+    warehouse: Option<String>,
+    lines: Option<Vec<WantedLine>>,
+) -> anyhow::Result<StoredOrder> {
+    let store = app.store();
+    let lines = match lines {
+        None => None,
+        Some(wanted) => {
+            let order = store
+                .find_order_by_po_number(po_number)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no purchase order {po_number}"))?;
+            let supplier = store
+                .list_suppliers()
+                .await?
+                .into_iter()
+                .find(|s| Some(s.id) == order.supplier_id)
+                .map(|s| s.login_id_1688)
+                .ok_or_else(|| anyhow::anyhow!("{po_number} has no supplier to order from"))?;
+            let plan = plan_order(&supplier, &wanted, &mapped_skus(app).await?)?;
+            Some(new_lines(plan))
+        }
+    };
+    let edit = DraftEdit {
+        note,
+        warehouse_code: warehouse,
+        lines,
+    };
+    Ok(store.edit_draft(po_number, &edit).await?)
+}
+
+/// Every mapped SKU of an added product, by merchant SKU.
+async fn mapped_skus(app: &Application) -> anyhow::Result<HashMap<String, Vec<MappedSku>>> {
     let mut mapped: HashMap<String, Vec<MappedSku>> = HashMap::new();
-    for sku in store.product_skus(None).await? {
+    for sku in app.store().product_skus(None).await? {
         let Some(merchant_sku) = sku.merchant_sku.clone() else {
             continue;
         };
@@ -55,34 +162,23 @@ pub async fn create(app: &Application, request: &CreateRequest) -> anyhow::Resul
             status: sku.product_status,
         });
     }
-    let plan = plan_order(&request.supplier, &request.lines, &mapped)?;
-    let address = choose_address(
-        &request.account,
-        client.receive_addresses().await?,
-        request.address_id.as_deref(),
-    )?;
-    let order = NewPurchaseOrder {
-        account: request.account.clone(),
-        supplier_login_id: request.supplier.clone(),
-        warehouse_code: request.warehouse.clone(),
-        note: request.note.clone(),
-        address_id_1688: address.id,
-        lines: plan
-            .into_iter()
-            .map(|l| NewPoLine {
-                merchant_sku: l.merchant_sku,
-                merchant_quantity: l.merchant_quantity,
-                offer_id: l.sku.offer_id,
-                spec_id: l.sku.spec_id,
-                sku_id_1688: l.sku.sku_id,
-                quantity: l.quantity,
-                unit_price: l.sku.unit_price.unwrap_or_default(),
-                title: l.sku.title,
-                attributes: l.sku.attributes,
-            })
-            .collect(),
-    };
-    Ok(store.create_purchase_order(&order).await?)
+    Ok(mapped)
+}
+
+fn new_lines(plan: Vec<crate::domain::purchasing::PlannedLine>) -> Vec<NewPoLine> {
+    plan.into_iter()
+        .map(|l| NewPoLine {
+            merchant_sku: l.merchant_sku,
+            merchant_quantity: l.merchant_quantity,
+            offer_id: l.sku.offer_id,
+            spec_id: l.sku.spec_id,
+            sku_id_1688: l.sku.sku_id,
+            quantity: l.quantity,
+            unit_price: l.sku.unit_price.unwrap_or_default(),
+            title: l.sku.title,
+            attributes: l.sku.attributes,
+        })
+        .collect()
 }
 
 /// The account's default address, or the one `wanted` names.
@@ -93,7 +189,7 @@ fn choose_address(
 ) -> anyhow::Result<ReceiveAddress> {
     if addresses.is_empty() {
         anyhow::bail!(
-            "the 1688 account `{account}` has no receiving address: add one on 1688, then check it with `sync1688 accounts addresses --account {account}`"
+            "the 1688 account `{account}` has no receiving address: add one on 1688, then refresh the addresses with `sync1688 accounts addresses --account {account} --refresh`"
         );
     }
     match wanted {

@@ -173,6 +173,7 @@ async fn a_split_order_reports_every_1688_order_and_cancel_waits_ten_seconds() {
 on_both_backends!(
     a_created_order_is_placed_once_and_the_sync_updates_it_instead_of_duplicating,
     tracking_numbers_arrive_per_parcel_with_their_lines_and_a_1688_cancel_cancels_a_draft,
+    a_draft_is_edited_until_it_is_placed_and_addresses_come_from_the_database,
 );
 
 /// An app whose first two-SKU buyable offer is added, its SKUs mapped to BOX-1 (ratio 2)
@@ -406,5 +407,76 @@ async fn a_created_order_is_placed_once_and_the_sync_updates_it_instead_of_dupli
             .as_ref()
             .unwrap_err()
             .contains("on_the_way")
+    );
+}
+
+async fn a_draft_is_edited_until_it_is_placed_and_addresses_come_from_the_database(db: TestDb) {
+    use sync1688::domain::purchasing::WantedLine;
+    use sync1688::purchasing::{CreateRequest, addresses, create, edit, place};
+    let (t, a, _b) = prepared(db).await;
+    let moq = a.min_order_quantity.max(1);
+    let request = CreateRequest {
+        account: "main".into(),
+        supplier: a.seller_login_id.clone(),
+        warehouse: "MAIN".into(),
+        lines: vec![WantedLine::parse(&format!("BOX-1:{}", moq * 2)).unwrap()],
+        note: Some("first".into()),
+        address_id: None,
+    };
+    let draft = create(&t.app, &request).await.unwrap();
+    let fetched = t.sandbox.calls("alibaba.trade.receiveAddress.get");
+    t.store().add_warehouse("EAST", "East").await.unwrap();
+
+    let edited = edit(
+        &t.app,
+        &draft.po_number,
+        Some(Some("second".into())),
+        Some("EAST".into()),
+        Some(vec![
+            WantedLine::parse(&format!("BOX-1:{}", moq * 2)).unwrap(),
+            WantedLine::parse(&format!("BOX-2:{moq}")).unwrap(),
+        ]),
+    )
+    .await
+    .unwrap();
+    let bad_lines = edit(
+        &t.app,
+        &draft.po_number,
+        None,
+        None,
+        Some(vec![WantedLine::parse("LOOSE-1:1").unwrap()]),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    place(&t.app, &draft.po_number).await.unwrap();
+    let after_placing = edit(&t.app, &draft.po_number, Some(None), None, None)
+        .await
+        .unwrap_err()
+        .to_string();
+    let cached = addresses(&t.app, "main", false).await.unwrap();
+    t.sandbox.clear_addresses();
+    let refreshed = addresses(&t.app, "main", true).await.unwrap();
+    let calls_after_refresh = t.sandbox.calls("alibaba.trade.receiveAddress.get");
+    let without_address = create(&t.app, &request).await.unwrap_err().to_string();
+
+    assert_eq!(edited.note.as_deref(), Some("second"));
+    assert_eq!(edited.lines.len(), 2);
+    let east =
+        t.db.scalar::<i64>("SELECT id FROM warehouses WHERE code = 'EAST'")
+            .await;
+    assert_eq!(edited.warehouse_id, Some(east));
+    assert!(bad_lines.contains("LOOSE-1"), "{bad_lines}");
+    assert!(after_placing.contains("placed"), "{after_placing}");
+    assert_eq!(fetched, 1, "the addresses were read from 1688 once");
+    assert!(
+        !cached.is_empty() && cached[0].is_default,
+        "the default first"
+    );
+    assert_eq!(calls_after_refresh, 2, "only --refresh asks 1688 again");
+    assert!(refreshed.is_empty());
+    assert!(
+        without_address.contains("add one on 1688"),
+        "{without_address}"
     );
 }

@@ -21,9 +21,9 @@ use sync1688::domain::{
     SkuMapping, SupplierRef, SyncWindow, TrackingSource, WarehouseError,
 };
 use sync1688::store::{
-    self, AccountRunStatus, Backend, InventoryRow, LeaseRow, MappingChange, MerchantSku, Numbered,
-    PageTarget, ProductUpsert, RunCounts, Store, StoreError, StoredOrder, StoredProductSku,
-    SupplierRow, UnmappedItem, WarehouseChange, WarehouseDeletion,
+    self, AccountRunStatus, AddressRow, Backend, DraftEdit, InventoryRow, LeaseRow, MappingChange,
+    MerchantSku, Numbered, PageTarget, ProductUpsert, RunCounts, Store, StoreError, StoredOrder,
+    StoredProductSku, SupplierRow, UnmappedItem, WarehouseChange, WarehouseDeletion,
 };
 
 on_both_backends!(
@@ -75,6 +75,10 @@ on_both_backends!(
     sync_updates_the_created_order_linked_by_its_1688_id,
     sync_updates_the_created_order_carrying_its_out_order_id,
     a_split_placement_keeps_one_purchase_order_with_its_amounts,
+    addresses_are_replaced_per_account_and_read_default_first,
+    editing_a_draft_changes_its_note_warehouse_and_lines,
+    only_drafts_not_yet_placed_can_be_edited_and_the_refusal_says_why,
+    editing_with_an_unknown_warehouse_or_order_names_it,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -3559,4 +3563,249 @@ async fn a_split_placement_keeps_one_purchase_order_with_its_amounts(db: TestDb)
     assert_eq!(subs, vec![Some(70011), Some(70022)]);
     let state = store.placing_state(&po.po_number).await.unwrap().unwrap();
     assert_eq!(state.order_ids_1688, vec![7001, 7002]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Receiving addresses and draft edits
+
+fn address(id: &str, is_default: bool) -> AddressRow {
+    AddressRow {
+        account: ACCOUNT.into(),
+        address_id: id.into(),
+        full_name: format!("Receiver {id}"),
+        address: "1 Warehouse Road".into(),
+        address_code: Some("330106".into()),
+        address_code_text: Some("浙江省 杭州市 西湖区".into()),
+        post: None,
+        phone: None,
+        mobile: Some("13800000000".into()),
+        is_default,
+        fetched_at: DateTime::<Utc>::UNIX_EPOCH,
+    }
+}
+
+async fn addresses_are_replaced_per_account_and_read_default_first(db: TestDb) {
+    let store = db.store().await;
+    let before = Utc::now() - chrono::Duration::seconds(5);
+    store
+        .replace_addresses(ACCOUNT, &[address("a-2", false), address("a-1", false)])
+        .await
+        .unwrap();
+    store
+        .replace_addresses("other", &[address("o-1", true)])
+        .await
+        .unwrap();
+    store
+        .replace_addresses(
+            ACCOUNT,
+            &[
+                address("a-3", false),
+                address("a-9", true),
+                address("a-1", false),
+            ],
+        )
+        .await
+        .unwrap();
+    let stored = store.addresses(ACCOUNT).await.unwrap();
+    let ids: Vec<_> = stored.iter().map(|a| a.address_id.as_str()).collect();
+    assert_eq!(ids, ["a-9", "a-1", "a-3"]);
+    assert!(stored[0].is_default && !stored[1].is_default);
+    for a in &stored {
+        assert_eq!(a.account, ACCOUNT);
+        assert!(a.fetched_at > before, "fetched_at is now: {}", a.fetched_at);
+        let expected = AddressRow {
+            fetched_at: a.fetched_at,
+            ..address(&a.address_id, a.address_id == "a-9")
+        };
+        assert_eq!(a, &expected);
+    }
+    let other = store.addresses("other").await.unwrap();
+    assert_eq!(other.len(), 1);
+    assert_eq!(other[0].account, "other");
+    store.replace_addresses("other", &[]).await.unwrap();
+    assert!(store.addresses("other").await.unwrap().is_empty());
+    assert_eq!(store.addresses(ACCOUNT).await.unwrap().len(), 3);
+}
+
+async fn editing_a_draft_changes_its_note_warehouse_and_lines(db: TestDb) {
+    let store = db.store().await;
+    let po = created_po(&*store).await;
+    let second = store.ensure_warehouse("SECOND").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+
+    let edited = store
+        .edit_draft(
+            &po.po_number,
+            &DraftEdit {
+                note: Some(Some("fragile".into())),
+                warehouse_code: Some("SECOND".into()),
+                lines: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(edited.note.as_deref(), Some("fragile"));
+    assert_eq!(edited.warehouse_id, Some(second));
+    assert_eq!(edited.lines, po.lines, "lines are kept");
+    assert_eq!(edited.goods_amount, po.goods_amount);
+    assert!(edited.updated_at > po.updated_at);
+
+    let mut line = new_po().lines.remove(0);
+    line.quantity = dec("4");
+    line.merchant_quantity = dec("40");
+    line.unit_price = dec("12");
+    let edited = store
+        .edit_draft(
+            &po.po_number,
+            &DraftEdit {
+                note: Some(None),
+                warehouse_code: None,
+                lines: Some(vec![line]),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(edited.note, None, "Some(None) clears the note");
+    assert_eq!(edited.warehouse_id, Some(second));
+    assert_eq!(edited.goods_amount, Some(dec("48")));
+    assert_eq!(edited.status, "draft");
+    assert_eq!(edited.lines.len(), 1);
+    let shirt = &edited.lines[0];
+    assert_eq!(shirt.line_no, 1);
+    assert_eq!(shirt.merchant_sku.as_deref(), Some("SHIRT-GREY-3XL"));
+    assert_eq!(shirt.amount, dec("48"));
+    assert_eq!(shirt.merchant_unit_cost, Some(dec("1.2")));
+    assert_eq!(shirt.mapping_status, "mapped");
+    assert_eq!(shirt.mapping_source.as_deref(), Some("mapping"));
+    let lines = db
+        .scalar::<i64>("SELECT count(*) FROM purchase_order_lines")
+        .await;
+    assert_eq!(lines, 1, "the old lines are gone");
+
+    let unchanged = store
+        .edit_draft(&po.po_number, &DraftEdit::default())
+        .await
+        .unwrap();
+    assert_eq!(unchanged.lines, edited.lines);
+    assert_eq!(unchanged.note, None);
+    assert_eq!(
+        store.find_order_by_po_number(&po.po_number).await.unwrap(),
+        Some(unchanged)
+    );
+}
+
+fn note_edit() -> DraftEdit {
+    DraftEdit {
+        note: Some(Some("too late".into())),
+        ..DraftEdit::default()
+    }
+}
+
+async fn only_drafts_not_yet_placed_can_be_edited_and_the_refusal_says_why(db: TestDb) {
+    let store = db.store().await;
+    let submitted = created_po(&*store).await;
+    store
+        .submit_orders(std::slice::from_ref(&submitted.po_number))
+        .await
+        .unwrap();
+    let err = store
+        .edit_draft(&submitted.po_number, &note_edit())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotEditable { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} is on_the_way: only drafts can be edited",
+            submitted.po_number
+        )
+    );
+
+    let placed = store.create_purchase_order(&new_po()).await.unwrap();
+    store
+        .record_placement(&placed.po_number, &placement(&[7001]))
+        .await
+        .unwrap();
+    let err = store
+        .edit_draft(
+            &placed.po_number,
+            &DraftEdit {
+                lines: Some(new_po().lines),
+                ..note_edit()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{} was placed on 1688: cancel it there and create a new one",
+            placed.po_number
+        )
+    );
+
+    // Linked to a 1688 order without `placed_at` (e.g. written by an older version).
+    let linked = store.create_purchase_order(&new_po()).await.unwrap();
+    db.execute(&format!(
+        "INSERT INTO purchase_order_links (purchase_order_id, account, order_id_1688)
+         VALUES ({}, '{ACCOUNT}', 7009)",
+        linked.id
+    ))
+    .await;
+    let err = store
+        .edit_draft(&linked.po_number, &note_edit())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("was placed on 1688"), "{err}");
+
+    for po in [&submitted, &placed, &linked] {
+        let stored = store
+            .find_order_by_po_number(&po.po_number)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.note.as_deref(), Some("please pack well"));
+        assert_eq!(stored.lines.len(), 2);
+    }
+}
+
+async fn editing_with_an_unknown_warehouse_or_order_names_it(db: TestDb) {
+    let store = db.store().await;
+    let po = created_po(&*store).await;
+    let err = store
+        .edit_draft(
+            &po.po_number,
+            &DraftEdit {
+                warehouse_code: Some("NOWHERE".into()),
+                ..note_edit()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StoreError::Warehouse(WarehouseError::Unknown { code }) if code == "NOWHERE"
+        ),
+        "{err:?}"
+    );
+    let stored = store
+        .find_order_by_po_number(&po.po_number)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.note.as_deref(), Some("please pack well"));
+
+    let err = store
+        .edit_draft("PO-19990101-0001", &note_edit())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StoreError::Rejected(ReceivingError::UnknownOrder { po_number })
+                if po_number == "PO-19990101-0001"
+        ),
+        "{err:?}"
+    );
 }

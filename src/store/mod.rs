@@ -55,6 +55,27 @@ pub enum StoreError {
     /// A purchase order names a supplier that is not stored; nothing was written.
     #[error("unknown supplier `{login_id}`: add it with its products first")]
     UnknownSupplier { login_id: String },
+    /// A purchase order `edit_draft` refuses to change; nothing was written.
+    #[error("{po_number} {reason}")]
+    NotEditable {
+        po_number: String,
+        reason: NotEditable,
+    },
+}
+
+/// Why a purchase order cannot be edited (see [`Store::edit_draft`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotEditable {
+    /// It is no longer a draft (`status` is its status).
+    #[error("is {status}: only drafts can be edited")]
+    NotDraft { status: String },
+    /// It was placed on 1688 (a placement recorded or a linked 1688 order).
+    #[error("was placed on 1688: cancel it there and create a new one")]
+    Placed,
+    /// Its lines come from 1688 (a synced order): only created orders' lines can be
+    /// replaced.
+    #[error("was synced from 1688: its lines cannot be edited")]
+    SyncedLines,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -494,6 +515,32 @@ pub struct PlacingState {
     pub order_ids_1688: Vec<i64>,
 }
 
+/// A 1688 receiving address as cached in the database (`accounts addresses`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressRow {
+    pub account: String,
+    pub address_id: String,
+    pub full_name: String,
+    pub address: String,
+    pub address_code: Option<String>,
+    pub address_code_text: Option<String>,
+    pub post: Option<String>,
+    pub phone: Option<String>,
+    pub mobile: Option<String>,
+    pub is_default: bool,
+    pub fetched_at: DateTime<Utc>,
+}
+
+/// What `orders edit` changes on a draft; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DraftEdit {
+    /// `Some(None)` clears the note.
+    pub note: Option<Option<String>>,
+    pub warehouse_code: Option<String>,
+    /// Replaces every line (only for an order created in the ERP).
+    pub lines: Option<Vec<NewPoLine>>,
+}
+
 /// The shared ERP database, whatever the backend.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -761,6 +808,22 @@ pub trait Store: Send + Sync + 'static {
             .await?;
         Ok(new)
     }
+
+    /// Replaces the cached receiving addresses of `account` with `addresses` (one
+    /// transaction; every row's `fetched_at` is now: the given `fetched_at` and `account`
+    /// of each row are ignored).
+    async fn replace_addresses(&self, account: &str, addresses: &[AddressRow]) -> StoreResult<()>;
+
+    /// The cached receiving addresses of `account`, the default first.
+    async fn addresses(&self, account: &str) -> StoreResult<Vec<AddressRow>>;
+
+    /// Edits a draft that is not placed yet, in one transaction; anything else is
+    /// refused with the reason (its status, or that it was placed):
+    /// [`StoreError::NotEditable`]. An unknown order is [`ReceivingError::UnknownOrder`],
+    /// an unknown warehouse [`WarehouseError::Unknown`]; new lines are only accepted for
+    /// an order created in the ERP (`source = '1688_created'`), and replace every line
+    /// and the goods amount. `updated_at` is bumped.
+    async fn edit_draft(&self, po_number: &str, edit: &DraftEdit) -> StoreResult<StoredOrder>;
 
     /// Sets the lines a tracking number carries (comma-separated `subItemID`s).
     async fn set_parcel_lines(

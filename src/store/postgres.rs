@@ -22,11 +22,12 @@ use crate::domain::{
 use super::rows::{self, Columns, columns_read_as_stored};
 use super::shared::{self, PagePlan};
 use super::{
-    AccountRunStatus, Backend, BackfillProgress, Fence, ImportOutcome, InventoryRow, Lease,
-    LeaseRow, MappingChange, MerchantSku, NewPurchaseOrder, Numbered, PageOutcome, PageTarget,
-    Placement, PlacingState, ProductUpsert, ReceiptOutcome, RunCounts, Store, StoreError,
-    StoreResult, StoredOrder, StoredProductSku, StoredReceipt, SubmitOutcome, SupplierRow,
-    SyncRunRow, Totals, UnmappedItem, WarehouseChange, WarehouseDeletion, WarehouseRow,
+    AccountRunStatus, AddressRow, Backend, BackfillProgress, DraftEdit, Fence, ImportOutcome,
+    InventoryRow, Lease, LeaseRow, MappingChange, MerchantSku, NewPoLine, NewPurchaseOrder,
+    Numbered, PageOutcome, PageTarget, Placement, PlacingState, ProductUpsert, ReceiptOutcome,
+    RunCounts, Store, StoreError, StoreResult, StoredOrder, StoredProductSku, StoredReceipt,
+    SubmitOutcome, SupplierRow, SyncRunRow, Totals, UnmappedItem, WarehouseChange,
+    WarehouseDeletion, WarehouseRow,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -1409,31 +1410,7 @@ impl Store for PostgresStore {
             .bind(shared::new_out_order_id(id))
             .execute(&mut *tx)
             .await?;
-        for (i, line) in order.lines.iter().enumerate() {
-            let values = shared::new_line_values(line);
-            sqlx::query(
-                "INSERT INTO purchase_order_lines (
-                     purchase_order_id, line_no, offer_id, spec_id, sku_id_1688, title, attributes,
-                     quantity, unit_price, amount, merchant_sku, mapping_status, mapping_source,
-                     merchant_quantity, merchant_unit_cost)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'mapped', 'mapping', $12, $13)",
-            )
-            .bind(id)
-            .bind(i as i32 + 1)
-            .bind(line.offer_id)
-            .bind(&line.spec_id)
-            .bind(line.sku_id_1688)
-            .bind(&line.title)
-            .bind(&line.attributes)
-            .bind(line.quantity)
-            .bind(line.unit_price)
-            .bind(values.amount)
-            .bind(&line.merchant_sku)
-            .bind(line.merchant_quantity)
-            .bind(values.merchant_unit_cost)
-            .execute(&mut *tx)
-            .await?;
-        }
+        insert_new_lines(&mut tx, id, &order.lines).await?;
         tx.commit().await?;
         self.fetch_order(Some(id))
             .await?
@@ -1536,6 +1513,107 @@ impl Store for PostgresStore {
             });
         }
         Ok(out)
+    }
+
+    async fn replace_addresses(&self, account: &str, addresses: &[AddressRow]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM receive_addresses_1688 WHERE account = $1")
+            .bind(account)
+            .execute(&mut *tx)
+            .await?;
+        for a in addresses {
+            sqlx::query(
+                "INSERT INTO receive_addresses_1688 (
+                     account, address_id, full_name, address, address_code, address_code_text,
+                     post, phone, mobile, is_default, fetched_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())",
+            )
+            .bind(account)
+            .bind(&a.address_id)
+            .bind(&a.full_name)
+            .bind(&a.address)
+            .bind(&a.address_code)
+            .bind(&a.address_code_text)
+            .bind(&a.post)
+            .bind(&a.phone)
+            .bind(&a.mobile)
+            .bind(a.is_default)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn addresses(&self, account: &str) -> StoreResult<Vec<AddressRow>> {
+        sqlx::query(
+            "SELECT account, address_id, full_name, address, address_code, address_code_text,
+                    post, phone, mobile, is_default, fetched_at
+             FROM receive_addresses_1688 WHERE account = $1
+             ORDER BY is_default DESC, address_id",
+        )
+        .bind(account)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(rows::address_row)
+        .collect()
+    }
+
+    async fn edit_draft(&self, po_number: &str, edit: &DraftEdit) -> StoreResult<StoredOrder> {
+        let po_number = po_number.trim();
+        let mut tx = self.pool.begin().await?;
+        let order = sqlx::query(
+            "SELECT p.id, p.status, p.source,
+                    (p.placed_at IS NOT NULL
+                     OR EXISTS (SELECT 1 FROM purchase_order_links k
+                                WHERE k.purchase_order_id = p.id)) AS placed
+             FROM purchase_orders p WHERE p.po_number = $1 FOR UPDATE",
+        )
+        .bind(po_number)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| shared::unknown_order(po_number))?;
+        let order = rows::draft_to_edit(&order)?;
+        shared::edit_refusal(po_number, &order, edit)?;
+        let warehouse_id = match &edit.warehouse_code {
+            Some(code) => {
+                let id: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM warehouses WHERE code = $1 FOR KEY SHARE")
+                        .bind(code.trim())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                Some(id.ok_or_else(|| shared::unknown_warehouse(code.trim()))?)
+            }
+            None => None,
+        };
+        let goods_amount = edit.lines.as_deref().map(shared::lines_goods_amount);
+        if let Some(lines) = &edit.lines {
+            sqlx::query("DELETE FROM purchase_order_lines WHERE purchase_order_id = $1")
+                .bind(order.id)
+                .execute(&mut *tx)
+                .await?;
+            insert_new_lines(&mut tx, order.id, lines).await?;
+        }
+        sqlx::query(
+            "UPDATE purchase_orders
+                 SET note = CASE WHEN $2 THEN $3 ELSE note END,
+                     warehouse_id = coalesce($4, warehouse_id),
+                     goods_amount = coalesce($5, goods_amount),
+                     updated_at = now()
+                 WHERE id = $1",
+        )
+        .bind(order.id)
+        .bind(edit.note.is_some())
+        .bind(edit.note.clone().flatten())
+        .bind(warehouse_id)
+        .bind(goods_amount)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.fetch_order(Some(order.id))
+            .await?
+            .ok_or_else(|| shared::unknown_order(po_number))
     }
 }
 
@@ -2252,6 +2330,42 @@ async fn delete_vanished_lines(
     .bind(&kept_sub)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Inserts `lines` as the lines of the created purchase order `id`, numbered from 1, all
+/// mapped (they were resolved from the mappings): `create_purchase_order` and
+/// `edit_draft`.
+async fn insert_new_lines(
+    tx: &mut Transaction<'static, Postgres>,
+    id: i64,
+    lines: &[NewPoLine],
+) -> StoreResult<()> {
+    for (i, line) in lines.iter().enumerate() {
+        let values = shared::new_line_values(line);
+        sqlx::query(
+            "INSERT INTO purchase_order_lines (
+                 purchase_order_id, line_no, offer_id, spec_id, sku_id_1688, title, attributes,
+                 quantity, unit_price, amount, merchant_sku, mapping_status, mapping_source,
+                 merchant_quantity, merchant_unit_cost)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'mapped', 'mapping', $12, $13)",
+        )
+        .bind(id)
+        .bind(i as i32 + 1)
+        .bind(line.offer_id)
+        .bind(&line.spec_id)
+        .bind(line.sku_id_1688)
+        .bind(&line.title)
+        .bind(&line.attributes)
+        .bind(line.quantity)
+        .bind(line.unit_price)
+        .bind(values.amount)
+        .bind(&line.merchant_sku)
+        .bind(line.merchant_quantity)
+        .bind(values.merchant_unit_cost)
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 

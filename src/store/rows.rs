@@ -485,3 +485,31 @@ pub(crate) fn placing_state(
         order_ids_1688,
     })
 }
+
+/// One row of `receive_addresses_1688`.
+pub(crate) fn address_row(r: &impl Columns) -> StoreResult<super::AddressRow> {
+    Ok(super::AddressRow {
+        account: r.text("account")?,
+        address_id: r.text("address_id")?,
+        full_name: r.text("full_name")?,
+        address: r.text("address")?,
+        address_code: r.opt_text("address_code")?,
+        address_code_text: r.opt_text("address_code_text")?,
+        post: r.opt_text("post")?,
+        phone: r.opt_text("phone")?,
+        mobile: r.opt_text("mobile")?,
+        is_default: r.flag("is_default")?,
+        fetched_at: r.instant("fetched_at")?,
+    })
+}
+
+/// What `edit_draft` needs of the order: `id`, `status`, `source`, and whether it was
+/// placed (`placed`: `placed_at` set or a `purchase_order_links` row).
+pub(crate) fn draft_to_edit(r: &impl Columns) -> StoreResult<shared::DraftToEdit> {
+    Ok(shared::DraftToEdit {
+        id: r.int("id")?,
+        status: r.text("status")?,
+        source: r.text("source")?,
+        placed: r.flag("placed")?,
+    })
+}

@@ -14,8 +14,8 @@ use crate::domain::{
 };
 
 use super::{
-    Fence, ImportOutcome, MappingChange, MerchantSku, NewPoLine, NewPurchaseOrder, Numbered,
-    PageOutcome, ProductUpsert, StoreError, StoreResult,
+    DraftEdit, Fence, ImportOutcome, MappingChange, MerchantSku, NewPoLine, NewPurchaseOrder,
+    NotEditable, Numbered, PageOutcome, ProductUpsert, StoreError, StoreResult,
 };
 
 /// The error recorded on runs that a dead process left `running`.
@@ -829,7 +829,46 @@ pub(crate) fn new_line_values(line: &NewPoLine) -> NewLineValues {
 
 /// The goods amount of a created purchase order: Σ quantity × unit price.
 pub(crate) fn new_goods_amount(order: &NewPurchaseOrder) -> Decimal {
-    order.lines.iter().map(|l| l.quantity * l.unit_price).sum()
+    lines_goods_amount(&order.lines)
+}
+
+/// Σ quantity × unit price of the lines of a created purchase order.
+pub(crate) fn lines_goods_amount(lines: &[NewPoLine]) -> Decimal {
+    lines.iter().map(|l| l.quantity * l.unit_price).sum()
+}
+
+/// A purchase order as `edit_draft` finds it.
+pub(crate) struct DraftToEdit {
+    pub id: i64,
+    pub status: String,
+    pub source: String,
+    /// `placed_at` is set or a 1688 order is linked to it.
+    pub placed: bool,
+}
+
+/// Why `edit_draft` refuses `order`, if it does: placed first (even a draft that was
+/// placed must be cancelled on 1688), then not a draft, then new lines for an order
+/// synced from 1688.
+pub(crate) fn edit_refusal(
+    po_number: &str,
+    order: &DraftToEdit,
+    edit: &DraftEdit,
+) -> Result<(), StoreError> {
+    let reason = if order.placed {
+        NotEditable::Placed
+    } else if order.status != "draft" {
+        NotEditable::NotDraft {
+            status: order.status.clone(),
+        }
+    } else if edit.lines.is_some() && order.source != "1688_created" {
+        NotEditable::SyncedLines
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::NotEditable {
+        po_number: po_number.to_owned(),
+        reason,
+    })
 }
 
 /// Why a purchase order cannot be submitted: `status` is its status, `None` when there
