@@ -243,6 +243,8 @@ pub enum OrdersCommand {
         #[arg(required = true)]
         po_numbers: Vec<String>,
     },
+    /// Show the parcels and the carrier's steps of a purchase order's 1688 orders.
+    Trace { po_number: String },
     /// Cancel the unpaid 1688 orders of a placed purchase order.
     Cancel { po_number: String },
     /// Record a tracking number on a purchase order by hand.

@@ -374,6 +374,47 @@ async fn orders(settings: Settings, command: OrdersCommand) -> anyhow::Result<()
                 );
             }
         }
+        OrdersCommand::Trace { po_number } => {
+            let order = store
+                .find_order_by_po_number(&po_number)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no purchase order {po_number}"))?;
+            let account = order
+                .account
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("{po_number} is not a 1688 order"))?;
+            let mut ids = store
+                .placing_state(&po_number)
+                .await?
+                .map(|s| s.order_ids_1688)
+                .unwrap_or_default();
+            if ids.is_empty() {
+                ids.extend(order.order_id_1688);
+            }
+            if ids.is_empty() {
+                anyhow::bail!("{po_number} has no 1688 order yet");
+            }
+            let client = app.client(&account)?;
+            let tz = app.settings().sync.timezone;
+            for id in ids {
+                let traces = client.traces(id).await?;
+                if traces.is_empty() {
+                    println!("1688 order {id}: no parcel has moved yet");
+                }
+                for trace in traces {
+                    println!(
+                        "1688 order {id}, parcel {}:",
+                        trace.tracking_no.as_deref().unwrap_or("?")
+                    );
+                    for (at, remark) in trace.steps {
+                        let at = at
+                            .map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string())
+                            .unwrap_or_default();
+                        println!("  {at}  {remark}");
+                    }
+                }
+            }
+        }
         OrdersCommand::Cancel { po_number } => {
             let ids = crate::purchasing::cancel(&app, &po_number).await?;
             println!(

@@ -304,6 +304,15 @@ async fn tracking_numbers_arrive_per_parcel_with_their_lines_and_a_1688_cancel_c
         );
     }
     assert_eq!(t.app.track("main").await, 0, "known parcels are not new");
+    let traces = t
+        .app
+        .client("main")
+        .unwrap()
+        .traces(order_id)
+        .await
+        .unwrap();
+    assert_eq!(traces.len(), 2, "a trace per parcel, on request");
+    assert!(traces.iter().all(|trace| !trace.steps.is_empty()));
     let closed = t
         .store()
         .find_order_by_po_number(&cancelled.po_number)

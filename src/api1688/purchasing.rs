@@ -32,6 +32,10 @@ impl Api {
         namespace: "com.alibaba.trade",
         name: "alibaba.alipay.url.get",
     };
+    pub const LOGISTICS_TRACE: Api = Api {
+        namespace: "com.alibaba.logistics",
+        name: "alibaba.trade.getLogisticsTraceInfo.buyerView",
+    };
     pub const LOGISTICS_INFOS: Api = Api {
         namespace: "com.alibaba.logistics",
         name: "alibaba.trade.getLogisticsInfos.buyerView",
@@ -93,6 +97,13 @@ pub struct Parcel {
     pub status: Option<String>,
     /// The `subItemID`s of the lines in the parcel (empty when 1688 did not say).
     pub sub_item_ids: Vec<i64>,
+}
+
+/// The steps a parcel went through, as the carrier reported them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    pub tracking_no: Option<String>,
+    pub steps: Vec<(Option<chrono::DateTime<chrono::Utc>>, String)>,
 }
 
 /// Fen (integer cents) to exact yuan.
@@ -280,6 +291,21 @@ impl Client1688 {
         })
     }
 
+    /// The carrier's steps for every parcel of an order; none when 1688 has no trace yet.
+    pub async fn traces(&self, order_id: i64) -> Result<Vec<Trace>, ApiError> {
+        let params = vec![
+            ("orderId".to_owned(), order_id.to_string()),
+            ("webSite".to_owned(), "1688".to_owned()),
+        ];
+        match self.call(Api::LOGISTICS_TRACE, &params).await {
+            Ok(body) => Ok(parse_traces(&body)),
+            Err(ApiError::Business { code, .. }) if code == "404" || code == "500_2" => {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The parcels of an order; none before shipment (1688 answers `500_2` then, which
     /// is not an error).
     pub async fn parcels(&self, order_id: i64) -> Result<Vec<Parcel>, ApiError> {
@@ -293,6 +319,38 @@ impl Client1688 {
             Err(e) => Err(e),
         }
     }
+}
+
+/// Reads `logisticsTrace[]` (the current shape; older SDKs call it `result`).
+pub fn parse_traces(body: &Value) -> Vec<Trace> {
+    body.get("logisticsTrace")
+        .or_else(|| body.get("result"))
+        .and_then(Value::as_array)
+        .map(|traces| {
+            traces
+                .iter()
+                .map(|t| Trace {
+                    tracking_no: json::field_text(t, "logisticsBillNo"),
+                    steps: t
+                        .get("logisticsSteps")
+                        .and_then(Value::as_array)
+                        .map(|steps| {
+                            steps
+                                .iter()
+                                .map(|s| {
+                                    (
+                                        json::field_text(s, "acceptTime")
+                                            .and_then(|t| super::time::parse_1688(&t).ok()),
+                                        json::field_text(s, "remark").unwrap_or_default(),
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 pub fn parse_addresses(body: &Value) -> Vec<ReceiveAddress> {
@@ -467,6 +525,21 @@ mod tests {
         )
         .unwrap();
         assert_eq!(parse_placed(&cross).unwrap().order_ids, [11, 12]);
+    }
+
+    #[test]
+    fn a_trace_lists_its_steps_in_china_time() {
+        let body: Value = serde_json::from_str(
+            r#"{"logisticsTrace":[{"logisticsBillNo":"ZT1","logisticsSteps":[{"acceptTime":"2026-04-19 09:30:00","remark":"卖家已发货"}]}],"success":true}"#,
+        )
+        .unwrap();
+        let traces = parse_traces(&body);
+        assert_eq!(traces[0].tracking_no.as_deref(), Some("ZT1"));
+        assert_eq!(
+            traces[0].steps[0].0.unwrap().to_rfc3339(),
+            "2026-04-19T01:30:00+00:00"
+        );
+        assert_eq!(traces[0].steps[0].1, "卖家已发货");
     }
 
     #[test]
