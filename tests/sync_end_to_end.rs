@@ -408,3 +408,90 @@ async fn a_mapping_created_during_a_run_reaches_the_lines_that_run_wrote(db: Tes
         .await;
     assert!(mapped > 0, "the offer has lines");
 }
+
+on_both_backends!(a_hostile_1688_loses_no_order_and_writes_none_twice,);
+
+/// 10% of answers a proxy's 502 page, plus a cut body, a rate-limit burst and an answer
+/// slower than the client waits, and orders that change between two pages of the run:
+/// every order arrives exactly once, with the content 1688 ends with, and every failure
+/// is recorded with its reason.
+async fn a_hostile_1688_loses_no_order_and_writes_none_twice(db: TestDb) {
+    let hostile = SandboxConfig {
+        error_rate: 0.1,
+        ..quiet_sandbox(400, 2)
+    };
+    let t = TestApp::start(
+        db,
+        hostile,
+        "[api]\ntimeout_secs = 1\n[sync]\npage_concurrency = 2\n",
+    )
+    .await;
+    t.sandbox.push_faults([
+        Fault::TruncatedJson,
+        Fault::RateLimited,
+        Fault::RateLimited,
+        Fault::RateLimited,
+        Fault::Delay(std::time::Duration::from_millis(1500)),
+        Fault::ServerError,
+    ]);
+    let ids = t.sandbox.order_ids();
+    let (first, ()) = tokio::join!(t.sync_once(), async {
+        // Orders change while the run pages through them.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        for id in ids.iter().take(5) {
+            t.sandbox
+                .modify_order(*id, OrderChange::Status("waitsellersend".into()));
+        }
+    });
+    let mut reports = vec![first];
+    while !reports.last().unwrap().succeeded() && reports.len() < 5 {
+        reports.push(t.sync_once().await);
+    }
+    // One more run picks up whatever changed during the last one.
+    reports.push(t.sync_once().await);
+
+    assert!(
+        reports.last().unwrap().succeeded(),
+        "{:?}",
+        reports.last().unwrap().errors
+    );
+    assert_eq!(
+        t.db.scalar::<i64>("SELECT COUNT(*) FROM purchase_orders")
+            .await,
+        ids.len() as i64
+    );
+    assert_eq!(
+        t.db.scalar::<i64>("SELECT COUNT(DISTINCT order_id_1688) FROM purchase_orders")
+            .await,
+        ids.len() as i64,
+        "no order twice"
+    );
+    for id in ids.iter().take(5) {
+        let order = t
+            .store()
+            .find_synced_order("main", *id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            order.status_1688.as_deref(),
+            Some("waitsellersend"),
+            "order {id} is current"
+        );
+    }
+    let runs = t.store().recent_runs(20).await.unwrap();
+    assert_eq!(runs.len(), reports.len());
+    for run in runs.iter().filter(|r| r.status == "failed") {
+        assert!(
+            run.error.as_deref().is_some_and(|e| !e.is_empty()),
+            "a failed run says why"
+        );
+    }
+    let lines_without_order =
+        t.db.scalar::<i64>(
+            "SELECT COUNT(*) FROM purchase_orders o WHERE NOT EXISTS \
+             (SELECT 1 FROM purchase_order_lines l WHERE l.purchase_order_id = o.id)",
+        )
+        .await;
+    assert_eq!(lines_without_order, 0);
+}
