@@ -409,7 +409,38 @@ async fn a_mapping_created_during_a_run_reaches_the_lines_that_run_wrote(db: Tes
     assert!(mapped > 0, "the offer has lines");
 }
 
-on_both_backends!(a_hostile_1688_loses_no_order_and_writes_none_twice,);
+on_both_backends!(
+    a_hostile_1688_loses_no_order_and_writes_none_twice,
+    a_page_short_of_what_total_record_promised_fails_the_run_and_the_next_one_repairs_it,
+);
+
+async fn a_page_short_of_what_total_record_promised_fails_the_run_and_the_next_one_repairs_it(
+    db: TestDb,
+) {
+    let t = TestApp::start(db, quiet_sandbox(120, 2), "[sync]\npage_concurrency = 1\n").await;
+    t.sandbox.push_faults([Fault::ShortPage]);
+
+    let short = t.sync_once().await;
+    let repaired = t.sync_once().await;
+
+    assert!(!short.succeeded());
+    assert!(
+        short.errors.iter().any(|e| e.contains("totalRecord")),
+        "{:?}",
+        short.errors
+    );
+    assert_eq!(
+        short.counts.orders_seen, 95,
+        "pages 2 and 3 were still read: 25 + 50 + 20"
+    );
+    assert!(repaired.succeeded(), "{:?}", repaired.errors);
+    assert_eq!(repaired.counts.orders_inserted, 25);
+    assert_eq!(
+        t.db.scalar::<i64>("SELECT COUNT(*) FROM purchase_orders")
+            .await,
+        120
+    );
+}
 
 /// 10% of answers a proxy's 502 page, plus a cut body, a rate-limit burst and an answer
 /// slower than the client waits, and orders that change between two pages of the run:

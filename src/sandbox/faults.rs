@@ -25,6 +25,9 @@ pub enum Fault {
     Delay(Duration),
     /// HTTP 401 exactly as for an expired access token.
     Unauthorized,
+    /// An order-list page that holds only half of its orders while `totalRecord` still
+    /// counts them all (other APIs answer normally).
+    ShortPage,
 }
 
 /// The page Alibaba's Tengine front ends serve for a 502.

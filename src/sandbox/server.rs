@@ -375,6 +375,7 @@ async fn handle(
     }
 
     let mut truncate = false;
+    let mut short_page = false;
     let mut delay_after = None;
     if api.is_business() {
         let fault = {
@@ -403,6 +404,7 @@ async fn handle(
             Some(Fault::Delay(d)) if api.is_write() => delay_after = Some(d),
             Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
             Some(Fault::TruncatedJson) => truncate = true,
+            Some(Fault::ShortPage) => short_page = true,
             None => {}
         }
     }
@@ -442,7 +444,14 @@ async fn handle(
             StatusCode::OK,
             &json!(crate::api1688::time::format_1688(shared.now())),
         ),
-        Api::OrderList => Reply::json(StatusCode::OK, &apis::order_list(shared, &params)),
+        Api::OrderList => {
+            let mut body = apis::order_list(shared, &params);
+            if short_page && let Some(items) = body.get_mut("result").and_then(Value::as_array_mut)
+            {
+                items.truncate(items.len() / 2);
+            }
+            Reply::json(StatusCode::OK, &body)
+        }
         Api::BuyerView => Reply::json(StatusCode::OK, &apis::buyer_view(shared, &params)),
         Api::LogisticsInfos => Reply::json(StatusCode::OK, &apis::logistics_infos(shared, &params)),
         Api::ProductFollow => Reply::json(StatusCode::OK, &products::follow(shared, &params)),

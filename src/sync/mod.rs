@@ -156,6 +156,18 @@ impl SyncJob<'_> {
             complete &= self.pass(filter, history, &mut writer, report).await?;
         }
         report.complete = complete;
+        // A creation window that came back short is a 1688 fault worth a failed run (the
+        // next run repeats the window); a changes window can shrink legitimately while it
+        // is read, and only holds the cursor back.
+        if !complete && matches!(filter, OrderFilter::Created(_)) {
+            note(
+                report,
+                format!(
+                    "1688 delivered {} of the orders its totalRecord promised; the next run repeats the window",
+                    writer.received
+                ),
+            );
+        }
         self.catch_up_mappings(&loaded).await
     }
 
@@ -221,10 +233,13 @@ impl SyncJob<'_> {
 
         let first = self.cancellable(async { fetch(1).await.1 }).await?;
         let total = first.total_record;
-        let mut last_full = first.orders.len() as u32 >= page_size;
+        let first_len = first.orders.len() as u64;
+        let mut last_full = first_len >= u64::from(page_size);
         writer.write(1, first, report).await?;
 
-        if last_full {
+        // A short first page ends the list, unless totalRecord promises more: then the
+        // promised pages are read all the same.
+        if last_full || total.is_some_and(|t| t > first_len) {
             let promised_pages = total
                 .map(|t| t.div_ceil(u64::from(page_size)).max(1) as u32)
                 .unwrap_or(1);
