@@ -266,10 +266,7 @@ async fn warehouses(settings: Settings, command: WarehousesCommand) -> anyhow::R
             let d = store
                 .delete_warehouse(&code, force)
                 .await
-                .map_err(|e| match e {
-                    crate::store::StoreError::Warehouse(w) => anyhow::anyhow!(w),
-                    other => other.into(),
-                })?;
+                .map_err(crate::receive::rejection)?;
             println!(
                 "warehouse {code} deleted with {} purchase orders ({} 1688 orders will not be synced again), {} receipts",
                 d.purchase_orders, d.tombstones, d.receipts
@@ -434,10 +431,7 @@ async fn orders(settings: Settings, command: OrdersCommand) -> anyhow::Result<()
                     crate::domain::receiving::TrackingSource::Manual,
                 )
                 .await
-                .map_err(|e| match e {
-                    crate::store::StoreError::Rejected(rule) => anyhow::anyhow!(rule),
-                    other => other.into(),
-                })?;
+                .map_err(crate::receive::rejection)?;
             let what = if new { "recorded" } else { "already recorded" };
             println!("{po_number}: tracking number {tracking_no} {what}");
         }

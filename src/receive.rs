@@ -93,7 +93,7 @@ pub async fn run(
 }
 
 /// A rule broken by the request reads as the rule, without "database error" around it.
-fn rejection(e: StoreError) -> anyhow::Error {
+pub fn rejection(e: StoreError) -> anyhow::Error {
     match e {
         StoreError::Rejected(rule) => anyhow::anyhow!(rule),
         StoreError::Warehouse(w) => anyhow::anyhow!(w),

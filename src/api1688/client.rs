@@ -44,10 +44,6 @@ impl Api {
         namespace: "com.alibaba.product",
         name: "alibaba.cross.productInfo",
     };
-    pub const CURRENT_TIME: Api = Api {
-        namespace: "system",
-        name: "currentTime",
-    };
 }
 
 /// How a call is retried.
@@ -271,17 +267,6 @@ impl Client1688 {
             }
             other => other,
         }
-    }
-
-    /// The gateway's clock (`system/currentTime`, signed, no token): a cheap check of the
-    /// app key and secret.
-    pub async fn current_time(&self) -> Result<String, ApiError> {
-        self.limiter.until_ready().await;
-        let body = self.send_signed(Api::CURRENT_TIME, &[], None).await?;
-        json::text(&body).ok_or_else(|| ApiError::Malformed {
-            api: Api::CURRENT_TIME.name.into(),
-            detail: "not a time string".into(),
-        })
     }
 
     async fn access_token(&self) -> Result<SecretString, ApiError> {

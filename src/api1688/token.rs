@@ -148,14 +148,11 @@ impl TokenSource {
         };
         let grant = match refresh(refresh_token).await {
             Ok(grant) => grant,
-            Err(e @ ApiError::TokenRefused { .. }) => {
-                let reason = match &e {
-                    ApiError::TokenRefused { message, .. } => format!(
-                        "{message}; reconnect with `sync1688 accounts connect --account {}`",
-                        self.account
-                    ),
-                    _ => unreachable!(),
-                };
+            Err(ApiError::TokenRefused { message, .. }) => {
+                let reason = format!(
+                    "{message}; reconnect with `sync1688 accounts connect --account {}`",
+                    self.account
+                );
                 state.meta.refused = Some(reason.clone());
                 return Err(ApiError::TokenRefused {
                     account: self.account.clone(),

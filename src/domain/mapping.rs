@@ -65,14 +65,6 @@ impl MappingTable {
         MappingTable { by_sku }
     }
 
-    pub fn len(&self) -> usize {
-        self.by_sku.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_sku.is_empty()
-    }
-
     pub fn lookup(&self, offer_id: i64, spec_id: &str) -> Option<&MappingTarget> {
         self.by_sku.get(&(offer_id, spec_id.to_owned()))
     }

@@ -139,15 +139,6 @@ pub struct PageOutcome {
     pub updated_ids: Vec<i64>,
 }
 
-impl PageOutcome {
-    pub fn add(&mut self, other: &PageOutcome) {
-        self.inserted += other.inserted;
-        self.updated += other.updated;
-        self.unchanged += other.unchanged;
-        self.skipped += other.skipped;
-    }
-}
-
 /// The counts a run records in `sync_runs`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunCounts {
