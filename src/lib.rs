@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod api1688;
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod commands;
 pub mod config;
