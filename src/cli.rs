@@ -34,6 +34,9 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Run the main job on embedded defaults: sandbox, SQLite, sample mappings, one sync.
     Demo(DemoArgs),
+    /// Measure sync speed and memory against the sandbox and fresh databases, each
+    /// beside its baseline; prints a table (exit 1 when a target is missed).
+    Bench(BenchArgs),
     /// 1688 buyer accounts: connect (authorize) and list.
     #[command(subcommand)]
     Accounts(AccountsCommand),
@@ -101,6 +104,10 @@ pub struct SandboxArgs {
     /// Orders to generate.
     #[arg(long, default_value_t = 200)]
     pub orders: usize,
+    /// Mean lines per generated order (uniform 1..=2N-1); by default the skewed mix of
+    /// real orders, 2.8 on average.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub lines_per_order: Option<u32>,
     /// Days the generated orders spread over, ending now.
     #[arg(long, default_value_t = 3)]
     pub days: u32,
@@ -116,6 +123,45 @@ pub struct SandboxArgs {
     /// Requests per second per app key before gw.QosAppFrequencyLimit (none by default).
     #[arg(long, value_name = "QPS")]
     pub rate_limit: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// A PostgreSQL server where the benchmark may create and drop databases.
+    #[arg(
+        long,
+        env = "BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub postgres_url: String,
+    /// Only these scenarios (comma-separated); all by default.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<crate::bench::Scenario>,
+    /// Orders of the cold sync and re-sync scenarios.
+    #[arg(long, default_value_t = 50_000)]
+    pub orders: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub lines_per_order: u32,
+    /// Share (0 to 1) of the catalogue's SKUs mapped to merchant SKUs.
+    #[arg(long, default_value_t = 0.4)]
+    pub mapped_share: f64,
+    /// Orders of the API-bound scenario.
+    #[arg(long, default_value_t = 2_000)]
+    pub api_orders: usize,
+    /// Latency of each call in the API-bound scenario, milliseconds.
+    #[arg(long, default_value_t = 250)]
+    pub api_latency_ms: u64,
+    /// Calls per second the sandbox allows, and the sync is configured with.
+    #[arg(long, default_value_t = 5)]
+    pub api_rate: u32,
+    /// Accounts of the idle daemon.
+    #[arg(long, default_value_t = 10)]
+    pub idle_accounts: usize,
+    #[arg(long, default_value_t = 1688)]
+    pub seed: u64,
+    /// Also write the figures as Markdown to this file (e.g. docs/benchmarks.md).
+    #[arg(long, value_name = "PATH")]
+    pub write: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use crate::app::{Application, RunOnceOptions};
 use crate::cli::{
-    AccountsCommand, Cli, Command, DemoArgs, HealthcheckArgs, LabelsArgs, LabelsPer,
+    AccountsCommand, BenchArgs, Cli, Command, DemoArgs, HealthcheckArgs, LabelsArgs, LabelsPer,
     MappingsCommand, OrdersCommand, ProductsCommand, ReceiveArgs, RunArgs, SandboxArgs,
     SkusCommand, SuppliersCommand, WarehousesCommand,
 };
@@ -16,7 +16,7 @@ use std::io::IsTerminal;
 
 use crate::config::{EXIT_CONFIG, Settings, Sources};
 use crate::daemon::Daemon;
-use crate::{demo, imports, sandbox, telemetry};
+use crate::{bench, demo, imports, sandbox, telemetry};
 
 /// Runs a parsed command line to its exit status.
 pub async fn execute(cli: Cli) -> ExitCode {
@@ -24,6 +24,7 @@ pub async fn execute(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Sandbox(args) => return report(sandbox_command(args).await),
         Command::Demo(args) => return report(demo_command(args).await),
+        Command::Bench(args) => return bench_command(args).await,
         _ => {}
     }
     let settings = match Settings::load(&Sources::from_process(cli.config.clone())) {
@@ -66,7 +67,9 @@ pub async fn execute(cli: Cli) -> ExitCode {
         Command::Warehouses(command) => report(warehouses(settings, command).await),
         Command::Orders(command) => report(orders(settings, command).await),
         Command::Suppliers(SuppliersCommand::List) => report(suppliers(settings).await),
-        Command::Sandbox(_) | Command::Demo(_) => unreachable!("handled above"),
+        Command::Sandbox(_) | Command::Demo(_) | Command::Bench(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 
@@ -862,6 +865,7 @@ async fn sandbox_command(args: SandboxArgs) -> anyhow::Result<()> {
         app_secret: args.app_secret,
         refresh_token: args.refresh_token,
         orders: args.orders,
+        lines_per_order: args.lines_per_order,
         days: args.days,
         seed: args.seed,
         error_rate: args.error_rate,
@@ -872,6 +876,49 @@ async fn sandbox_command(args: SandboxArgs) -> anyhow::Result<()> {
     sandbox::serve_forever(config, args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))
+}
+
+async fn bench_command(args: BenchArgs) -> ExitCode {
+    telemetry::init("warn", crate::config::LogFormat::Text);
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return report(Err(anyhow::anyhow!("cannot find this executable: {e}"))),
+    };
+    let defaults = bench::BenchOptions::default();
+    let options = bench::BenchOptions {
+        exe,
+        postgres_url: args.postgres_url,
+        scenarios: if args.only.is_empty() {
+            defaults.scenarios
+        } else {
+            args.only
+        },
+        orders: args.orders,
+        lines_per_order: args.lines_per_order,
+        mapped_share: args.mapped_share,
+        api_orders: args.api_orders,
+        api_latency_ms: args.api_latency_ms,
+        api_rate: args.api_rate,
+        idle_accounts: args.idle_accounts,
+        seed: args.seed,
+    };
+    let figures = match bench::run(&options).await {
+        Ok(figures) => figures,
+        Err(e) => return report(Err(e)),
+    };
+    print!("{}", figures.table());
+    if let Some(path) = &args.write {
+        let command = format!("cargo run --release -- bench --write {}", path.display());
+        if let Err(e) = std::fs::write(path, figures.markdown(&command)) {
+            eprintln!("sync1688: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    if figures.targets_missed() > 0 {
+        eprintln!("sync1688: {} target(s) missed", figures.targets_missed());
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
 }
 
 async fn demo_command(args: DemoArgs) -> anyhow::Result<()> {

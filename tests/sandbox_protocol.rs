@@ -882,6 +882,8 @@ async fn going_over_the_qps_limit_answers_gw_qos_app_frequency_limit() {
         codes.contains(&(400, "gw.QosAppFrequencyLimit".to_owned())),
         "{codes:?}"
     );
+    let refused = codes.iter().filter(|(status, _)| *status == 400).count();
+    assert_eq!(sb.rate_limited_calls(), refused, "the refusals are counted");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(list(&sb, &t, &[]).await.status, 200, "the limit recovers");
 }

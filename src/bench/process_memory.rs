@@ -43,7 +43,12 @@ impl ProcessMemory {
 fn parse_status(status: &str) -> Option<ProcessMemory> {
     let kib = |key: &str| -> Option<u64> {
         let line = status.lines().find(|l| l.starts_with(key))?;
-        line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+        line[key.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
     };
     Some(ProcessMemory {
         rss_kib: kib("VmRSS:")?,
@@ -57,7 +62,8 @@ mod tests {
 
     #[test]
     fn the_status_file_gives_the_resident_set_and_its_peak() {
-        let status = "Name:\tsync1688\nVmPeak:\t  900000 kB\nVmHWM:\t   40960 kB\nVmRSS:\t   20480 kB\n";
+        let status =
+            "Name:\tsync1688\nVmPeak:\t  900000 kB\nVmHWM:\t   40960 kB\nVmRSS:\t   20480 kB\n";
         assert_eq!(
             parse_status(status),
             Some(ProcessMemory {

@@ -230,6 +230,10 @@ pub struct SandboxConfig {
     pub refresh_token: String,
     /// How many orders to generate.
     pub orders: usize,
+    /// The mean number of lines of a generated order, drawn uniformly from
+    /// `1..=2n-1` (capped by the seller's SKUs); `None` keeps the skewed mix of real
+    /// orders (mostly one or two lines, 2.8 on average). Benchmarks ask for 5.
+    pub lines_per_order: Option<u32>,
     /// Generated orders are created during this many days before `now` (at least 1).
     pub days: u32,
     /// Seeds every generated value: the same seed and `now` give the same data.
@@ -260,6 +264,7 @@ impl Default for SandboxConfig {
             app_secret: "sandbox-secret".into(),
             refresh_token: "sandbox-refresh-token".into(),
             orders: 200,
+            lines_per_order: None,
             days: 3,
             seed: 1688,
             now: None,
@@ -280,6 +285,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("app_secret", &"[redacted]")
             .field("refresh_token", &"[redacted]")
             .field("orders", &self.orders)
+            .field("lines_per_order", &self.lines_per_order)
             .field("days", &self.days)
             .field("seed", &self.seed)
             .field("now", &self.now)
@@ -354,6 +360,7 @@ pub async fn start(config: SandboxConfig, listen: SocketAddr) -> std::io::Result
     // Real order times have whole seconds.
     let generated = orders::generate(
         config.orders,
+        config.lines_per_order,
         config.days,
         anchor.trunc_subsecs(0),
         &catalogue,
@@ -389,6 +396,7 @@ pub async fn start(config: SandboxConfig, listen: SocketAddr) -> std::io::Result
         anchor,
         started: Instant::now(),
         limiter,
+        rate_limited: Default::default(),
         state: Mutex::new(state),
     });
 
@@ -741,6 +749,18 @@ impl SandboxHandle {
     /// The authorize page counts as `oauth/authorize`.
     pub fn calls(&self, api: &str) -> usize {
         server::calls(&self.shared.lock(), api)
+    }
+
+    /// Every call so far, of any API, whatever its outcome.
+    pub fn total_calls(&self) -> usize {
+        self.shared.lock().calls.values().sum()
+    }
+
+    /// How many calls the rate limit (`rate_limit_qps`) refused.
+    pub fn rate_limited_calls(&self) -> usize {
+        self.shared
+            .rate_limited
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stops accepting requests, lets running ones finish for up to two seconds, then

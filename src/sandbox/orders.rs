@@ -682,6 +682,7 @@ const MEMOS: &[&str] = &[
 /// Generates `count` orders created during the `days` days before `now`.
 pub(crate) fn generate(
     count: usize,
+    lines_per_order: Option<u32>,
     days: u32,
     now: DateTime<Utc>,
     catalogue: &Catalogue,
@@ -727,7 +728,11 @@ pub(crate) fn generate(
             .flat_map(|o| o.skus.iter().copied())
             .collect();
         rng.shuffle(&mut candidates);
-        let n_lines = (rng.weighted(&[35, 20, 15, 10, 8, 5, 4, 3]) + 1).min(candidates.len());
+        let n_lines = match lines_per_order {
+            Some(mean) => rng.range(1, 2 * i64::from(mean.max(1)) - 1) as usize,
+            None => rng.weighted(&[35, 20, 15, 10, 8, 5, 4, 3]) + 1,
+        }
+        .min(candidates.len());
         let lines = candidates[..n_lines]
             .iter()
             .map(|&sku| (sku, QUANTITIES[rng.weighted(QUANTITY_WEIGHTS)], None))
@@ -1059,7 +1064,7 @@ mod tests {
         let mut rng = SplitMix64::new(seed);
         let c = catalogue::generate(&mut rng);
         let mut ids = Ids::new(&mut rng);
-        let orders = generate(300, 3, now, &c, &mut ids, &mut rng);
+        let orders = generate(300, None, 3, now, &c, &mut ids, &mut rng);
         (c, orders, now)
     }
 
@@ -1083,6 +1088,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_requested_mean_of_lines_per_order_is_met_and_the_default_mix_is_skewed() {
+        let now = DateTime::parse_from_rfc3339("2026-04-20T09:30:00+08:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mean = |lines_per_order| {
+            let mut rng = SplitMix64::new(5);
+            let c = catalogue::generate(&mut rng);
+            let mut ids = Ids::new(&mut rng);
+            let orders = generate(2000, lines_per_order, 3, now, &c, &mut ids, &mut rng);
+            orders.iter().map(|o| o.lines.len()).sum::<usize>() as f64 / orders.len() as f64
+        };
+        let five = mean(Some(5));
+        assert!((4.3..=5.2).contains(&five), "mean {five}");
+        let real = mean(None);
+        assert!((2.3..=3.2).contains(&real), "mean {real}");
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub anchor: DateTime<Utc>,
     pub started: Instant,
     pub limiter: Option<DefaultDirectRateLimiter>,
+    /// Calls refused with `gw.QosAppFrequencyLimit`.
+    pub rate_limited: std::sync::atomic::AtomicUsize,
     pub state: Mutex<World>,
 }
 
@@ -371,6 +373,9 @@ async fn handle(
     if let Some(limiter) = &shared.limiter
         && limiter.check().is_err()
     {
+        shared
+            .rate_limited
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return (label, rate_limited(&request_id));
     }
 
