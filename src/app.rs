@@ -76,6 +76,10 @@ pub struct Application {
     store: Arc<dyn Store>,
     clients: BTreeMap<String, Arc<Client1688>>,
     cancel: CancellationToken,
+    /// Runs whose end could not be written (the database went away), kept to be written
+    /// before the account's next run: otherwise that run would close them as
+    /// "interrupted" and `sync_runs` would lose the reason and the counts.
+    unrecorded: std::sync::Mutex<Vec<RunReport>>,
 }
 
 impl Application {
@@ -99,6 +103,7 @@ impl Application {
             store,
             clients,
             cancel: CancellationToken::new(),
+            unrecorded: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -408,7 +413,52 @@ impl Application {
             cancel,
             fence,
         };
-        job.run(kind, filter).await
+        self.record_unrecorded(name).await;
+        let report = job.run(kind, filter).await;
+        if report.end_unrecorded {
+            self.unrecorded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(report.clone());
+        }
+        report
+    }
+
+    /// Writes the ends of the account's runs that could not be recorded, as failed with
+    /// their reasons and counts; those that still cannot be written wait for the next run.
+    async fn record_unrecorded(&self, name: &str) {
+        let pending: Vec<RunReport> = {
+            let mut all = self.unrecorded.lock().unwrap_or_else(|p| p.into_inner());
+            let (mine, others) = std::mem::take(&mut *all)
+                .into_iter()
+                .partition(|r| r.account == name);
+            *all = others;
+            mine
+        };
+        for report in pending {
+            let Some(run_id) = report.run_id else {
+                continue;
+            };
+            let error = report.errors.join("; ");
+            match self
+                .store
+                .finish_run(run_id, report.status, &report.counts, Some(&error))
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(
+                        account = name,
+                        run_id,
+                        "recorded the end of a run that failed with the database away"
+                    )
+                }
+                Err(_) => self
+                    .unrecorded
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(report),
+            }
+        }
     }
 
     /// The names of the accounts a command is about.

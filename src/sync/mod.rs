@@ -30,6 +30,9 @@ pub struct RunReport {
     /// shifted under us, or a page came back short) the orders seen are written, but a
     /// change-tracking cursor must not move past them.
     pub complete: bool,
+    /// The run's end could not be written to `sync_runs` (the database was away): its
+    /// row still says `running`.
+    pub end_unrecorded: bool,
 }
 
 impl RunReport {
@@ -80,6 +83,7 @@ impl SyncJob<'_> {
             counts: RunCounts::default(),
             errors: Vec::new(),
             complete: false,
+            end_unrecorded: false,
         };
         let run_id = match self.store.begin_run(&self.account.name, kind, window).await {
             Ok(id) => id,
@@ -106,12 +110,14 @@ impl SyncJob<'_> {
             .finish_run(run_id, report.status, &report.counts, error_text.as_deref())
             .await
         {
-            // The next run closes this one as interrupted.
+            // The application writes it before the account's next run; if this process
+            // ends first, the next run closes the row as interrupted.
             tracing::error!(account = %self.account.name, run_id, error = %e, "cannot record the end of the run");
             report.status = RunStatus::Failed;
             report
                 .errors
                 .push(format!("cannot record the end of the run: {e}"));
+            report.end_unrecorded = true;
         }
         let c = &report.counts;
         if report.succeeded() {
