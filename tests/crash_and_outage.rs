@@ -13,11 +13,12 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::TestDb;
-use support::app::{FAST_API, fresh_state_dir};
+use support::app::FAST_API;
 use support::process::{ConfigDir, Sync1688, tail};
 use support::tcp_proxy::TcpProxy;
 use sync1688::app::Application;
@@ -74,7 +75,7 @@ async fn crash_anywhere(backend: Backend) {
     // The undisturbed run: its duration spreads the kills, its database is the target.
     let db = fresh_db(backend).await;
     mappings.seed(&db).await;
-    let config = ConfigDir::new(&once_config(db.url(), &sandbox));
+    let config = ConfigDir::new(|dir| once_config(db.url(), &sandbox, dir));
     let undisturbed = Sync1688::start(&config, "undisturbed", &["run", "--once"])
         .wait(Duration::from_secs(300))
         .await;
@@ -187,7 +188,7 @@ async fn kill_and_rerun(
 ) -> Trial {
     let db = fresh_db(backend).await;
     mappings.seed(&db).await;
-    let config = ConfigDir::new(&once_config(&tagged(&db), sandbox));
+    let config = ConfigDir::new(|dir| once_config(&tagged(&db), sandbox, dir));
     let victim = Sync1688::start(&config, "killed", &["run", "--once"]);
     tokio::time::sleep(at.saturating_sub(victim.elapsed())).await;
     let was_running = victim.kill_hard();
@@ -331,8 +332,8 @@ fn tagged(db: &TestDb) -> String {
 }
 
 /// A `run --once` configuration: one account on the sandbox, quick retries, the shortest
-/// lease.
-fn once_config(db_url: &str, sandbox: &SandboxHandle) -> String {
+/// lease, its state (tokens) in `dir`.
+fn once_config(db_url: &str, sandbox: &SandboxHandle, dir: &Path) -> String {
     let c = sandbox.config();
     format!(
         r#"
@@ -355,7 +356,7 @@ refresh_token = "{refresh_token}"
 api_base = "{api_base}"
 default_warehouse = "MAIN"
 "#,
-        state_dir = fresh_state_dir(),
+        state_dir = dir.join("state").display(),
         app_key = c.app_key,
         app_secret = c.app_secret,
         refresh_token = c.refresh_token,
@@ -383,6 +384,7 @@ async fn postgres_going_away_mid_run_fails_the_run_cleanly_and_the_next_run_comp
     })
     .await;
     let c = sandbox.config();
+    let state = tempfile::tempdir().expect("a temporary directory");
     let toml = format!(
         r#"
 [database]
@@ -411,7 +413,7 @@ api_base = "{api_base}"
 default_warehouse = "MAIN"
 "#,
         db_url = through(db.url(), proxy.addr()),
-        state_dir = fresh_state_dir(),
+        state_dir = state.path().display(),
         app_key = c.app_key,
         app_secret = c.app_secret,
         refresh_token = c.refresh_token,

@@ -12,12 +12,15 @@ pub struct ConfigDir {
 }
 
 impl ConfigDir {
-    pub fn new(toml: &str) -> ConfigDir {
+    /// Writes the configuration `toml(dir)` returns; `dir` is removed with the
+    /// `ConfigDir`, so it is a good place for the process's state directory.
+    pub fn new(toml: impl FnOnce(&Path) -> String) -> ConfigDir {
         let dir = tempfile::Builder::new()
             .prefix("sync1688-proc-")
             .tempdir()
             .expect("a temporary directory");
-        std::fs::write(dir.path().join("sync1688.toml"), toml).expect("the config is written");
+        let text = toml(dir.path());
+        std::fs::write(dir.path().join("sync1688.toml"), text).expect("the config is written");
         ConfigDir { dir }
     }
 
