@@ -14,6 +14,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod domain;
+pub mod fuzzing;
 pub mod health;
 pub mod http;
 pub mod imports;

@@ -1,0 +1,170 @@
+//! One entry point per fuzz target: raw bytes in, nothing out.
+//!
+//! Everything 1688 sends and every file a person imports reaches a parser as untrusted
+//! bytes, and the daemon must answer each bad input with a typed error, never a panic
+//! (a panic inside a sync round takes the account's run down with it). These functions
+//! feed bytes along the same path the real caller takes — the HTTP client's `classify`
+//! first, then the API's reader; a file's byte-order mark and UTF-8 check before a CSV
+//! importer — and also render every error the way it would be logged, so that a panic
+//! in a `Display` is found too. A panic is the only possible failure.
+//!
+//! Two harnesses share them: the cargo-fuzz targets in `fuzz/` (coverage-guided, run
+//! by `scripts/fuzz.sh`) and `tests/fuzz_inputs.rs`, which replays the committed seed
+//! corpora and deterministic mutations of them on the stable toolchain in every
+//! `cargo test`.
+
+use std::fmt::Display;
+
+use serde_json::Value;
+
+use crate::api1688::client::{Api, classify};
+use crate::api1688::{orders, products, purchasing, token};
+
+/// The statuses a body is tried with: each takes a different branch of the readers.
+const STATUSES: [u16; 7] = [200, 400, 401, 404, 429, 500, 502];
+
+/// The offer a product answer is read for when the body names none.
+const ASKED_OFFER: i64 = 624_508_513_236;
+
+/// A `getBuyerOrderList` page, as `Client1688::buyer_order_list` reads it.
+pub fn order_list(data: &[u8]) {
+    if let Some(body) = answer(Api::BUYER_ORDER_LIST.name, data) {
+        match orders::OrderListPage::from_body(&body) {
+            Ok(page) => {
+                for order in &page.orders {
+                    if let Err(e) = order {
+                        render(e);
+                    }
+                }
+            }
+            Err(detail) => render(detail),
+        }
+    }
+}
+
+/// A `get.buyerView` answer, as `Client1688::buyer_view` reads it.
+pub fn order_detail(data: &[u8]) {
+    if let Some(body) = answer(Api::BUYER_VIEW.name, data)
+        && let Some(result) = body.get("result")
+        && let Err(e) = orders::parse_trade_info(result)
+    {
+        render(e);
+    }
+}
+
+/// A `system.oauth2/getToken` or `postponeToken` answer, under every status.
+pub fn token_answer(data: &[u8]) {
+    for status in STATUSES {
+        if let Err(e) = token::parse_grant("fuzz", status, data) {
+            render(e);
+        }
+    }
+}
+
+/// Any gateway answer, error bodies above all, sorted by `classify` under every status.
+pub fn gateway_answer(data: &[u8]) {
+    for status in STATUSES {
+        if let Err(e) = classify("fuzz", status, data) {
+            let _ = (e.is_transient(), e.is_rate_limit(), e.kind());
+            render(e);
+        }
+    }
+}
+
+/// An `alibaba.cross.productInfo` answer, read for the offer it names and for another.
+pub fn product_info(data: &[u8]) {
+    if let Some(body) = answer(Api::PRODUCT_INFO.name, data) {
+        let named = body
+            .get("productInfo")
+            .and_then(|info| info.get("productID"))
+            .and_then(crate::api1688::json::id);
+        for offer_id in named.into_iter().chain([ASKED_OFFER]) {
+            if let Err(detail) = products::parse_product_info(offer_id, &body) {
+                render(detail);
+            }
+        }
+    }
+}
+
+/// A `createOrder.preview` answer.
+pub fn order_preview(data: &[u8]) {
+    if let Some(body) = answer(Api::ORDER_PREVIEW.name, data)
+        && let Err(detail) = purchasing::parse_preview(&body)
+    {
+        render(detail);
+    }
+}
+
+/// A `fastCreateOrder` or `createCrossOrder` answer.
+pub fn order_placed(data: &[u8]) {
+    if let Some(body) = answer(Api::FAST_CREATE_ORDER.name, data)
+        && let Err(detail) = purchasing::parse_placed(&body)
+    {
+        render(detail);
+    }
+}
+
+/// A `getLogisticsInfos.buyerView` or `getLogisticsTraceInfo.buyerView` answer; the
+/// readers of both are tried on every body, as their shapes overlap.
+pub fn logistics(data: &[u8]) {
+    if let Some(body) = answer(Api::LOGISTICS_INFOS.name, data) {
+        let _ = purchasing::parse_parcels(&body);
+        let _ = purchasing::parse_traces(&body);
+    }
+}
+
+/// A merchant SKU file (`sku,gtin,name`), as `imports merchant-skus` reads it.
+pub fn merchant_skus_csv(data: &[u8]) {
+    if let Some(text) = import_text(data)
+        && let Err(problems) = crate::imports::parse_merchant_skus(&text)
+    {
+        problems.iter().for_each(render);
+    }
+}
+
+/// A mapping file (`offer_id,spec_id,merchant_sku[,quantity_ratio]`), as `imports
+/// mappings` reads it. What it accepts must also survive the export and import back
+/// unchanged: the export is how a person edits mappings.
+pub fn mappings_csv(data: &[u8]) {
+    let Some(text) = import_text(data) else {
+        return;
+    };
+    match crate::imports::parse_mappings(&text) {
+        Ok(rows) => {
+            let mappings: Vec<_> = rows.into_iter().map(|r| r.value).collect();
+            let exported = crate::imports::mappings_csv(&mappings);
+            let again: Vec<_> = crate::imports::parse_mappings(&exported)
+                .unwrap_or_else(|p| panic!("the export of accepted mappings is refused: {p:?}"))
+                .into_iter()
+                .map(|r| r.value)
+                .collect();
+            assert_eq!(again, mappings, "the export does not import back the same");
+        }
+        Err(problems) => problems.iter().for_each(render),
+    }
+}
+
+/// A file of offers for `products import` (read with `read_to_string`, so UTF-8 only).
+pub fn offers_file(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        for (_, offer) in crate::products::offers_in_file(text) {
+            let _ = products::parse_offer_ref(&offer);
+        }
+    }
+}
+
+/// The JSON `classify` lets through as a success, or `None` after rendering its error.
+fn answer(api: &str, data: &[u8]) -> Option<Value> {
+    classify(api, 200, data).map_err(render).ok()
+}
+
+/// A CSV file's text as `imports` reads it: a byte-order mark dropped, UTF-8 required.
+fn import_text(data: &[u8]) -> Option<String> {
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    String::from_utf8(data.to_vec()).ok()
+}
+
+/// Formats an error as a log line would.
+fn render(error: impl Display) {
+    let _ = error.to_string();
+}
