@@ -2,6 +2,7 @@
 //! one worker per account. The worker runs one round at a time; ticks that arrive while a
 //! round runs, or while the daemon was down, collapse into a single next round.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -30,9 +31,9 @@ where
     }
 }
 
-/// The cron side: one job per account whose only work is to wake the account's worker,
-/// so that the scheduler's own lack of overlap protection and of draining at shutdown do
-/// not matter.
+/// The cron side: one job per schedule whose only work is to wake the workers of the
+/// accounts on it, so that the scheduler's own lack of overlap protection and of draining
+/// at shutdown do not matter.
 pub struct Ticker {
     scheduler: JobScheduler,
 }
@@ -42,11 +43,23 @@ impl Ticker {
         schedules: Vec<(String, Arc<Notify>)>,
         tz: Tz,
     ) -> Result<Self, JobSchedulerError> {
-        let scheduler = JobScheduler::new().await?;
+        // Accounts share a job per expression: the scheduler reports every job run on a
+        // broadcast channel of 200 slots, and 200 accounts ticking at once overflowed it
+        // (an ERROR `Lagged` in the log at every tick).
+        let mut by_expression: BTreeMap<String, Vec<Arc<Notify>>> = BTreeMap::new();
         for (expression, trigger) in schedules {
+            by_expression.entry(expression).or_default().push(trigger);
+        }
+        let scheduler = JobScheduler::new().await?;
+        for (expression, triggers) in by_expression {
+            let triggers = Arc::new(triggers);
             let job = Job::new_async_tz(expression.as_str(), tz, move |_id, _scheduler| {
-                let trigger = trigger.clone();
-                Box::pin(async move { trigger.notify_one() })
+                let triggers = triggers.clone();
+                Box::pin(async move {
+                    for trigger in triggers.iter() {
+                        trigger.notify_one();
+                    }
+                })
             })?;
             scheduler.add(job).await?;
         }
@@ -103,6 +116,31 @@ mod tests {
         assert_eq!(rounds.load(Ordering::SeqCst), 5);
         shutdown.cancel();
         worker.await.unwrap();
+    }
+
+    /// Accounts on one schedule share a cron job; each of them is still woken by every
+    /// tick.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tick_wakes_every_one_of_many_accounts() {
+        use futures_util::FutureExt;
+        let triggers: Vec<Arc<Notify>> = (0..500).map(|_| Arc::new(Notify::new())).collect();
+        let ticker = Ticker::start(
+            triggers
+                .iter()
+                .map(|t| ("* * * * * *".to_owned(), t.clone()))
+                .collect(),
+            chrono_tz::Asia::Shanghai,
+        )
+        .await
+        .unwrap();
+        // A tick comes within a second, and the scheduler looks every half second.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        ticker.stop().await;
+        let woken = triggers
+            .iter()
+            .filter(|t| t.notified().now_or_never().is_some())
+            .count();
+        assert_eq!(woken, triggers.len());
     }
 
     #[tokio::test(start_paused = true)]
