@@ -17,6 +17,7 @@ use crate::app::{AppError, Application};
 use crate::health::Health;
 use crate::http;
 use crate::metrics;
+use crate::store::{AccountRunStatus, Store, StoreResult};
 use crate::sync::RunReport;
 
 /// The daemon, bound to its listener and ready to run.
@@ -96,6 +97,7 @@ impl Daemon {
 
         // Workers first, then the cron ticks that wake them.
         let workers = TaskTracker::new();
+        let others = Arc::new(OthersRuns::default());
         let mut schedules = Vec::new();
         for account in &settings.accounts {
             let trigger = Arc::new(Notify::new());
@@ -110,10 +112,16 @@ impl Daemon {
             if overdue {
                 trigger.notify_one();
             }
-            let (app, health, name) = (app.clone(), health.clone(), account.name.clone());
+            let (app, health, others, name) = (
+                app.clone(),
+                health.clone(),
+                others.clone(),
+                account.name.clone(),
+            );
             workers.spawn(account_loop(trigger, shutdown.clone(), move || {
-                let (app, health, name) = (app.clone(), health.clone(), name.clone());
-                async move { round(&app, &health, &name).await }
+                let (app, health, others, name) =
+                    (app.clone(), health.clone(), others.clone(), name.clone());
+                async move { round(&app, &health, &others, &name).await }
             }));
         }
         let ticker = match Ticker::start(schedules, settings.sync.timezone).await {
@@ -166,7 +174,7 @@ impl Daemon {
 
 /// One tick of one account: claim its lease (or leave it to the instance that holds it),
 /// run the window and the changes, record the outcome, release the lease.
-async fn round(app: &Application, health: &Health, name: &str) {
+async fn round(app: &Application, health: &Health, others: &OthersRuns, name: &str) {
     let store = app.store();
     let settings = app.settings();
     let keeper = match LeaseKeeper::claim(
@@ -184,8 +192,8 @@ async fn round(app: &Application, health: &Health, name: &str) {
                 "another instance holds the account's lease; skipping this tick"
             );
             // Readiness follows the account's runs, whoever made them.
-            if let Ok(rows) = store.account_run_status().await
-                && let Some(row) = rows.into_iter().find(|r| r.account == name)
+            if let Ok(rows) = others.read(store.as_ref()).await
+                && let Some(row) = rows.iter().find(|r| r.account == name)
             {
                 if let Some(at) = row.last_success {
                     metrics::record_last_success(name, at);
@@ -194,7 +202,7 @@ async fn round(app: &Application, health: &Health, name: &str) {
                     name,
                     row.last_success,
                     row.consecutive_failures,
-                    row.last_error,
+                    row.last_error.clone(),
                 );
             }
             return;
@@ -215,6 +223,33 @@ async fn round(app: &Application, health: &Health, name: &str) {
     record(health, name, &reports, started.elapsed());
     refresh_authorization(app, health, name).await;
     systemd::status(&status_line(health));
+}
+
+/// Every account's last runs, read for the accounts this instance leaves to others. The
+/// read covers all accounts, so the accounts skipping one tick share it: each reading it
+/// for itself made a tick cost accounts² index probes, and with 200 accounts on three
+/// instances the skips alone kept the database busy for seconds of every tick.
+#[derive(Default)]
+struct OthersRuns {
+    last: tokio::sync::Mutex<Option<(Instant, Arc<Vec<AccountRunStatus>>)>>,
+}
+
+impl OthersRuns {
+    /// Readiness allows three schedule periods, so a read this old is still current.
+    const FRESH_FOR: Duration = Duration::from_secs(2);
+
+    async fn read(&self, store: &dyn Store) -> StoreResult<Arc<Vec<AccountRunStatus>>> {
+        // Held across the query: the accounts that skip together wait for one read.
+        let mut last = self.last.lock().await;
+        if let Some((at, rows)) = last.as_ref()
+            && at.elapsed() < Self::FRESH_FOR
+        {
+            return Ok(rows.clone());
+        }
+        let rows = Arc::new(store.account_run_status().await?);
+        *last = Some((Instant::now(), rows.clone()));
+        Ok(rows)
+    }
 }
 
 fn record(health: &Health, name: &str, reports: &[RunReport], elapsed: Duration) {
