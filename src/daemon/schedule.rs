@@ -5,8 +5,11 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use chrono_tz::Tz;
+use croner::Cron;
 use tokio::sync::Notify;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +31,44 @@ where
             return;
         }
         round().await;
+    }
+}
+
+/// How long after a tick the workers it woke claim their accounts. The scheduler polls
+/// twice a second, each process at its own phase, so one tick wakes the instances up to
+/// half a second apart; the instance that polled first then claimed every account of the
+/// tick, and a fleet ran all its accounts on one instance while the others idled. Claiming
+/// at one instant after the tick, the same on every instance, makes each lease a fair race.
+pub const CLAIM_AFTER_TICK: Duration = Duration::from_millis(600);
+
+/// When a worker woken at `now` claims its account: [`CLAIM_AFTER_TICK`] after the tick
+/// at or before `now`; `None` once that has passed (a late wake-up, the start-up round).
+pub fn claim_instant(cron: &Cron, tz: Tz, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    // Ticks are whole seconds; croner would carry `now`'s fraction into the one it finds.
+    let tick = cron
+        .find_previous_occurrence(&now.trunc_subsecs(0).with_timezone(&tz), true)
+        .ok()?;
+    let at = tick.with_timezone(&Utc) + TimeDelta::from_std(CLAIM_AFTER_TICK).ok()?;
+    (at > now).then_some(at)
+}
+
+/// Waits for the claim instant of the tick that just woke the worker; false if the daemon
+/// is stopping meanwhile.
+pub async fn until_claim_instant(
+    cron: Option<&Cron>,
+    tz: Tz,
+    shutdown: &CancellationToken,
+) -> bool {
+    let now = Utc::now();
+    let Some(wait) = cron
+        .and_then(|c| claim_instant(c, tz, now))
+        .and_then(|at| (at - now).to_std().ok())
+    else {
+        return !shutdown.is_cancelled();
+    };
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(wait) => true,
     }
 }
 
@@ -78,7 +119,6 @@ impl Ticker {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
 
     /// Ticks every minute, rounds that take 150 s: never two rounds at once, and the
     /// ticks missed during a round become one round, not a backlog.
@@ -141,6 +181,27 @@ mod tests {
             .filter(|t| t.notified().now_or_never().is_some())
             .count();
         assert_eq!(woken, triggers.len());
+    }
+
+    #[test]
+    fn every_instance_claims_at_the_same_instant_after_a_tick() {
+        let cron = crate::config::parse_schedule("0 * * * * *").unwrap();
+        let tz = chrono_tz::Asia::Shanghai;
+        let tick = DateTime::parse_from_rfc3339("2026-04-20T09:30:00+08:00")
+            .unwrap()
+            .with_timezone(&Utc);
+        let at = tick + TimeDelta::from_std(CLAIM_AFTER_TICK).unwrap();
+        // Woken by the tick, whenever each scheduler polled.
+        for woken_ms in [1, 120, 499] {
+            let now = tick + TimeDelta::milliseconds(woken_ms);
+            assert_eq!(claim_instant(&cron, tz, now), Some(at));
+        }
+        // A wake-up after that instant (a coalesced tick, the start-up round) claims at once.
+        assert_eq!(claim_instant(&cron, tz, tick + TimeDelta::seconds(7)), None);
+        assert_eq!(
+            claim_instant(&cron, tz, tick - TimeDelta::seconds(20)),
+            None
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,9 +11,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::lease::LeaseKeeper;
-use super::schedule::{Ticker, account_loop};
+use super::schedule::{Ticker, account_loop, until_claim_instant};
 use super::systemd;
 use crate::app::{AppError, Application};
+use crate::config::parse_schedule;
 use crate::health::Health;
 use crate::http;
 use crate::metrics;
@@ -118,10 +119,25 @@ impl Daemon {
                 others.clone(),
                 account.name.clone(),
             );
+            let (cron, tz, stop) = (
+                parse_schedule(&account.schedule).ok(),
+                settings.sync.timezone,
+                shutdown.clone(),
+            );
             workers.spawn(account_loop(trigger, shutdown.clone(), move || {
-                let (app, health, others, name) =
-                    (app.clone(), health.clone(), others.clone(), name.clone());
-                async move { round(&app, &health, &others, &name).await }
+                let (app, health, others, name, cron, stop) = (
+                    app.clone(),
+                    health.clone(),
+                    others.clone(),
+                    name.clone(),
+                    cron.clone(),
+                    stop.clone(),
+                );
+                async move {
+                    if until_claim_instant(cron.as_ref(), tz, &stop).await {
+                        round(&app, &health, &others, &name).await;
+                    }
+                }
             }));
         }
         let ticker = match Ticker::start(schedules, settings.sync.timezone).await {
