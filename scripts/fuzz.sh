@@ -11,7 +11,8 @@
 #
 # A crash leaves its input in fuzz/artifacts/<target>/; replay it with
 #   RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz -s none <target> fuzz/artifacts/<target>/crash-…
-# or add it to tests/fuzz_inputs.rs's seeds by copying it into fuzz/seeds/<target>/.
+# and, once the parser is fixed, keep it in fuzz/regressions/<target>/, which
+# tests/fuzz_inputs.rs replays in every `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,8 +54,10 @@ echo "fuzz.sh: built in $((SECONDS - started)) s"
 
 for target in "${targets[@]}"; do
   # New inputs go to the first folder, fuzz/corpus (not committed); the committed seeds
-  # are only read.
+  # and the inputs that once crashed a target are only read.
   mkdir -p "fuzz/corpus/$target" "fuzz/artifacts/$target"
+  corpora=("fuzz/corpus/$target" "fuzz/seeds/$target")
+  [ -d "fuzz/regressions/$target" ] && corpora+=("fuzz/regressions/$target")
   case "$target" in
     *_csv | offers_file) dict=fuzz/dicts/csv.dict ;;
     *) dict=fuzz/dicts/1688.dict ;;
@@ -64,6 +67,6 @@ for target in "${targets[@]}"; do
   # source file changed since the build above.
   "$bin_dir/$target" -artifact_prefix="fuzz/artifacts/$target/" \
     -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -dict="$dict" \
-    -print_final_stats=1 "fuzz/corpus/$target" "fuzz/seeds/$target"
+    -print_final_stats=1 "${corpora[@]}"
 done
 echo "fuzz.sh: ${#targets[@]} targets, no crash, $((SECONDS - started)) s in all"

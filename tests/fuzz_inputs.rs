@@ -8,38 +8,35 @@
 //! past `Decimal`'s range, impossible times).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use serde_json::{Map, Number, Value};
 
 use sync1688::fuzzing;
 
-/// Where `fuzz/examples/make_seeds.rs` writes the seeds.
-fn seed_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/seeds")
-        .join(target)
+/// Every seed of a target, by name, sorted so that failures repeat: the corpus that
+/// `fuzz/examples/make_seeds.rs` writes, then the inputs that once made a parser panic.
+fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let corpus = read_folder(&fuzz.join("seeds").join(target))
+        .unwrap_or_else(|e| panic!("fuzz/seeds/{target}: {e}"));
+    assert!(
+        !corpus.is_empty(),
+        "fuzz/seeds/{target} holds no seed: run `cargo run --manifest-path fuzz/Cargo.toml --example make_seeds`"
+    );
+    let regressions = read_folder(&fuzz.join("regressions").join(target)).unwrap_or_default();
+    corpus.into_iter().chain(regressions).collect()
 }
 
-/// Every seed of a target, by name, sorted so that failures repeat.
-fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = seed_dir(target);
-    let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.expect("a readable folder").path();
-            let bytes = std::fs::read(&path).expect("a readable seed");
-            (
-                path.file_name().unwrap().to_string_lossy().into_owned(),
-                bytes,
-            )
-        })
-        .collect();
-    seeds.sort();
-    assert!(
-        !seeds.is_empty(),
-        "{} holds no seed: run `cargo run --manifest-path fuzz/Cargo.toml --example make_seeds`",
-        dir.display()
-    );
-    seeds
+fn read_folder(dir: &Path) -> std::io::Result<Vec<(String, Vec<u8>)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        files.push((name, std::fs::read(&path)?));
+    }
+    files.sort();
+    Ok(files)
 }
 
 /// Values that have broken parsers elsewhere: ids past 2^53 and past 64 bits, amounts
@@ -144,7 +141,93 @@ fn mutations(seed: &[u8]) -> Vec<(String, Vec<u8>)> {
             }
         }
     }
+    out.extend(json_mutations(seed));
     out
+}
+
+/// Amounts that, put everywhere at once, push a reader's arithmetic to its limits.
+const EXTREME_AMOUNTS: &[&str] = &[
+    "79228162514264337593543950335",
+    "-79228162514264337593543950335",
+    "0.0000000000000000000000000001",
+    "0",
+    "9223372036854775807",
+];
+
+/// Mutations that need the JSON's structure, for the failures that take more than one
+/// change at once: every amount (every number but an id) set to an extreme, every member
+/// of one name dropped (an amount a reader then computes), and both together.
+fn json_mutations(seed: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let Ok(value) = serde_json::from_slice::<Value>(seed) else {
+        return Vec::new();
+    };
+    let mut keys = std::collections::BTreeSet::new();
+    collect_keys(&value, &mut keys);
+    let mut out = Vec::new();
+    let mut push = |what: String, v: &Value| out.push((what, v.to_string().into_bytes()));
+    for key in &keys {
+        push(format!("without `{key}`"), &without(&value, key));
+    }
+    for n in EXTREME_AMOUNTS {
+        let number: Number = n.parse().expect("a JSON number");
+        push(format!("every amount {n}"), &with_amounts(&value, &number));
+        for key in &keys {
+            let v = with_amounts(&without(&value, key), &number);
+            push(format!("without `{key}`, every amount {n}"), &v);
+        }
+    }
+    out
+}
+
+fn collect_keys(v: &Value, keys: &mut std::collections::BTreeSet<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, v) in map {
+                keys.insert(k.clone());
+                collect_keys(v, keys);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_keys(v, keys)),
+        _ => {}
+    }
+}
+
+fn without(v: &Value, key: &str) -> Value {
+    match v {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| *k != key)
+                .map(|(k, v)| (k.clone(), without(v, key)))
+                .collect::<Map<_, _>>(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| without(v, key)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Every number set to `number`, but those of members named like ids (`id`, `productID`,
+/// `orderId`…), which must stay valid for a reader to reach the amounts.
+fn with_amounts(v: &Value, number: &Number) -> Value {
+    match v {
+        Value::Number(_) => Value::Number(number.clone()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let is_id = k.to_ascii_lowercase().ends_with("id");
+                    let v = if is_id {
+                        v.clone()
+                    } else {
+                        with_amounts(v, number)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| with_amounts(v, number)).collect())
+        }
+        other => other.clone(),
+    }
 }
 
 /// The spans of a JSON or CSV text that hold values: runs of bytes between delimiters,

@@ -105,13 +105,21 @@ pub fn parse_trade_info(trade: &Value) -> Result<Order1688, OrderParseError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
 
+    // Amounts near `Decimal`'s limit are nonsense, but adding them must not panic.
+    let out_of_range = |field: &str, what: &str| err(field, format!("{what} is out of range"));
     let goods_amount = match money("sumProductPayment")? {
         Some(v) => v,
-        None => lines.iter().map(|l| l.amount).sum(),
+        None => lines
+            .iter()
+            .try_fold(Decimal::ZERO, |sum, l| sum.checked_add(l.amount))
+            .ok_or_else(|| out_of_range("baseInfo.sumProductPayment", "the lines' sum"))?,
     };
     let total_amount = match money("totalAmount")? {
         Some(v) => v,
-        None => goods_amount + shipping_fee + discount,
+        None => goods_amount
+            .checked_add(shipping_fee)
+            .and_then(|t| t.checked_add(discount))
+            .ok_or_else(|| out_of_range("baseInfo.totalAmount", "goods + shipping + discount"))?,
     };
 
     let supplier = json::field_text(base, "sellerLoginId").map(|login_id| {
@@ -176,8 +184,18 @@ fn parse_line(item: &Value, index: usize) -> Result<Line1688, (String, String)> 
     };
     let (unit_price, amount) = match (unit_price, amount) {
         (Some(p), Some(a)) => (p, a),
-        (Some(p), None) => (p, p * quantity),
-        (None, Some(a)) if !quantity.is_zero() => ((a / quantity).round_dp(4), a),
+        (Some(p), None) => {
+            let amount = p
+                .checked_mul(quantity)
+                .ok_or_else(|| e("price", "price × quantity is out of range"))?;
+            (p, amount)
+        }
+        (None, Some(a)) if !quantity.is_zero() => {
+            let price = a
+                .checked_div(quantity)
+                .ok_or_else(|| e("itemAmount", "itemAmount ÷ quantity is out of range"))?;
+            (price.round_dp(4), a)
+        }
         _ => return Err(e("price", "neither price nor itemAmount given")),
     };
     let attributes = item
@@ -288,6 +306,48 @@ mod tests {
         .unwrap();
         let err = parse_trade_info(&body).unwrap_err().to_string();
         assert!(err.contains("productItems[0].quantity"), "{err}");
+    }
+
+    #[test]
+    fn amounts_past_decimals_range_are_an_error_not_a_panic() {
+        const MAX: &str = "79228162514264337593543950335";
+        let order = |base: &str, item: &str| -> Value {
+            serde_json::from_str(&format!(
+                r#"{{"baseInfo":{{"id":"42","status":"x","createTime":"20180801104333000+0800"{base}}},
+                    "productItems":[{{"productID":1,{item}}}]}}"#
+            ))
+            .unwrap()
+        };
+        let cases = [
+            (
+                order("", &format!(r#""quantity":2,"price":{MAX}"#)),
+                "productItems[0].price",
+            ),
+            (
+                order("", &format!(r#""quantity":1e-28,"itemAmount":{MAX}"#)),
+                "productItems[0].itemAmount",
+            ),
+            (
+                order(
+                    &format!(r#","shippingFee":{MAX}"#),
+                    &format!(r#""quantity":1,"price":1,"itemAmount":{MAX}"#),
+                ),
+                "baseInfo.totalAmount",
+            ),
+        ];
+        for (body, field) in cases {
+            let err = parse_trade_info(&body).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+            assert!(err.problem.contains("out of range"), "{err}");
+        }
+        let two_lines: Value = serde_json::from_str(&format!(
+            r#"{{"baseInfo":{{"id":"42","status":"x","createTime":"20180801104333000+0800"}},
+                "productItems":[{{"productID":1,"quantity":1,"price":1,"itemAmount":{MAX}}},
+                                {{"productID":2,"quantity":1,"price":1,"itemAmount":{MAX}}}]}}"#
+        ))
+        .unwrap();
+        let err = parse_trade_info(&two_lines).unwrap_err();
+        assert_eq!(err.field, "baseInfo.sumProductPayment", "{err}");
     }
 
     #[test]

@@ -214,8 +214,13 @@ impl Client1688 {
                     );
                     return Ok(Placed {
                         order_ids: existing.iter().map(|o| o.order_id).collect(),
-                        total: Some(existing.iter().map(|o| o.total_amount).sum()),
-                        shipping_fee: Some(existing.iter().map(|o| o.shipping_fee).sum()),
+                        // `None` (unknown) rather than a panic for sums past `Decimal`.
+                        total: existing
+                            .iter()
+                            .try_fold(Decimal::ZERO, |s, o| s.checked_add(o.total_amount)),
+                        shipping_fee: existing
+                            .iter()
+                            .try_fold(Decimal::ZERO, |s, o| s.checked_add(o.shipping_fee)),
                         failed: Vec::new(),
                     });
                 }
@@ -394,9 +399,9 @@ pub fn parse_preview(body: &Value) -> Result<Preview, String> {
         orders: entries.len(),
     };
     for e in entries {
-        preview.total += e.get("sumPayment").and_then(yuan).unwrap_or_default();
-        preview.shipping_fee += e.get("sumCarriage").and_then(yuan).unwrap_or_default();
-        preview.discount += e.get("discountFee").and_then(yuan).unwrap_or_default();
+        add_yuan(&mut preview.total, e, "sumPayment")?;
+        add_yuan(&mut preview.shipping_fee, e, "sumCarriage")?;
+        add_yuan(&mut preview.discount, e, "discountFee")?;
         for mode in e
             .get("tradeModeNameList")
             .and_then(Value::as_array)
@@ -411,6 +416,16 @@ pub fn parse_preview(body: &Value) -> Result<Preview, String> {
         }
     }
     Ok(preview)
+}
+
+/// Adds an entry's fen amount to a sum in yuan; a sum past `Decimal`'s range is an error.
+fn add_yuan(sum: &mut Decimal, entry: &Value, key: &str) -> Result<(), String> {
+    if let Some(v) = entry.get(key).and_then(yuan) {
+        *sum = sum
+            .checked_add(v)
+            .ok_or_else(|| format!("the orders' `{key}` add up past the largest amount"))?;
+    }
+    Ok(())
 }
 
 pub fn parse_placed(body: &Value) -> Result<Placed, String> {
@@ -510,6 +525,18 @@ mod tests {
         assert_eq!(p.total.to_string(), "44");
         assert_eq!(p.shipping_fee.to_string(), "8");
         assert_eq!(p.trade_modes, ["nzassure"]);
+    }
+
+    #[test]
+    fn preview_sums_past_decimals_range_are_an_error_not_a_panic() {
+        let entry = r#"{"sumPayment":79228162514264337593543950335}"#;
+        let body: Value = serde_json::from_str(&format!(
+            r#"{{"orderPreviewResuslt":[{}]}}"#,
+            vec![entry; 101].join(",")
+        ))
+        .unwrap();
+        let err = parse_preview(&body).unwrap_err();
+        assert!(err.contains("sumPayment"), "{err}");
     }
 
     #[test]
