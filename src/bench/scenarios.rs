@@ -26,6 +26,10 @@ fn is_data_table(table: &str) -> bool {
     !BOOKKEEPING.contains(&table)
 }
 
+/// The sandbox of the cold sync sets no rate limit, so neither does the client: the
+/// database is what is measured.
+const UNTHROTTLED: &str = "[api]\nrequests_per_second = 100000\n";
+
 /// Orders are generated over the last two days, inside the default three-day window.
 const DAYS: u32 = 2;
 const PAGE_SIZE: usize = 50;
@@ -131,6 +135,12 @@ fn config_toml(
     scratch: &Scratch,
     extra: &str,
 ) -> String {
+    let urls = vec![sandbox_url.to_owned(); accounts];
+    config_toml_of(db_url, &urls, scratch, extra)
+}
+
+/// A configuration with one account per sandbox of `sandbox_urls`.
+fn config_toml_of(db_url: &str, sandbox_urls: &[String], scratch: &Scratch, extra: &str) -> String {
     let defaults = SandboxConfig::default();
     let state_dir = scratch.path("state");
     let mut toml = format!(
@@ -138,10 +148,10 @@ fn config_toml(
          [daemon]\nstate_dir = \"{}\"\n{extra}\n",
         state_dir.display()
     );
-    for i in 0..accounts {
+    for (i, sandbox_url) in sandbox_urls.iter().enumerate() {
         toml.push_str(&format!(
             "[[accounts]]\nname = \"bench{i}\"\napp_key = \"{}\"\napp_secret = \"{}\"\n\
-             refresh_token = \"{}\"\napi_base = \"{sandbox_url}\"\n",
+             refresh_token = \"{}\"\napi_base = \"{sandbox_url}\"\ndefault_warehouse = \"MAIN\"\n",
             defaults.app_key, defaults.app_secret, defaults.refresh_token
         ));
     }
@@ -211,7 +221,7 @@ async fn postgres_cold_and_resync(
     mappings.install(db.url()).await?;
     let config = scratch.write(
         "postgres.toml",
-        &config_toml(db.url(), sandbox.base_url(), 1, scratch, ""),
+        &config_toml(db.url(), sandbox.base_url(), 1, scratch, UNTHROTTLED),
     )?;
 
     progress("PostgreSQL: cold sync");
@@ -346,7 +356,7 @@ async fn sqlite_cold_and_resync(
     mappings.install(&url).await?;
     let config = scratch.write(
         "sqlite.toml",
-        &config_toml(&url, sandbox.base_url(), 1, scratch, ""),
+        &config_toml(&url, sandbox.base_url(), 1, scratch, UNTHROTTLED),
     )?;
 
     progress("SQLite: cold sync");
@@ -522,25 +532,31 @@ async fn idle_daemon(
     const S: &str = "idle daemon";
     let accounts = options.idle_accounts;
     progress(&format!("idle daemon: {accounts} accounts"));
-    let sandbox = SandboxProcess::start(
-        &options.exe,
-        &SandboxSpec {
-            orders: 200,
-            lines_per_order: None,
-            days: DAYS,
-            seed: options.seed,
-            latency_ms: 0,
-            rate_limit: None,
-        },
-    )?;
+    // One sandbox per account, each with its own seed: one 1688 order belongs to one
+    // buyer. They live in this process; the daemon's memory is measured alone.
+    let mut sandboxes = Vec::new();
+    for i in 0..accounts {
+        sandboxes.push(
+            sandbox::start(
+                SandboxConfig {
+                    orders: 200,
+                    days: DAYS,
+                    seed: options.seed + i as u64,
+                    ..SandboxConfig::default()
+                },
+                ([127, 0, 0, 1], 0).into(),
+            )
+            .await?,
+        );
+    }
+    let urls: Vec<String> = sandboxes.iter().map(|s| s.base_url()).collect();
     let db = FreshDatabase::create(&options.postgres_url, "idle").await?;
     // Once a day: after the start-up round the daemon has nothing to do.
     let config = scratch.write(
         "idle.toml",
-        &config_toml(
+        &config_toml_of(
             db.url(),
-            sandbox.base_url(),
-            accounts,
+            &urls,
             scratch,
             "[sync]\nschedule = \"0 0 3 * * *\"\n",
         ),
@@ -549,17 +565,21 @@ async fn idle_daemon(
     let mut c = db.connect().await?;
     let waited = Instant::now();
     loop {
-        let finished: i64 = sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT account) FROM sync_runs WHERE status <> 'running'",
+        let (synced, failed): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(DISTINCT account) FILTER (WHERE status = 'succeeded'), \
+                    COUNT(*) FILTER (WHERE status = 'failed') FROM sync_runs",
         )
         .fetch_one(&mut c)
         .await
-        .unwrap_or(0);
-        if finished as usize >= accounts {
+        .unwrap_or((0, 0));
+        if failed > 0 {
+            bail!("{failed} start-up runs of the idle daemon failed");
+        }
+        if synced as usize >= accounts {
             break;
         }
         if waited.elapsed() > Duration::from_secs(300) {
-            bail!("the daemon synced {finished} of {accounts} accounts in five minutes");
+            bail!("the daemon synced {synced} of {accounts} accounts in five minutes");
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -571,7 +591,9 @@ async fn idle_daemon(
     db.drop_database()
         .await
         .context("dropping the idle database")?;
-    drop(sandbox);
+    for sandbox in sandboxes {
+        sandbox.shutdown().await;
+    }
 
     report.add(
         S,

@@ -185,6 +185,7 @@ mod apis;
 mod auth;
 mod catalogue;
 mod faults;
+mod order_book;
 mod orders;
 mod params;
 mod products;

@@ -13,7 +13,7 @@ use super::orders::{BUYER, Order, Parcel, Stage, stage_of, status_label};
 use crate::api1688::time::china;
 
 /// Which variant of `TradeInfo` to write.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub(crate) struct View {
     /// `get.buyerView`: adds `nativeLogistics.logisticsItems` and always the full address.
     pub detail: bool,

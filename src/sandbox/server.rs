@@ -18,7 +18,8 @@ use super::apis;
 use super::auth::{self, Tokens};
 use super::catalogue::Catalogue;
 use super::faults::{BAD_GATEWAY_HTML, Fault};
-use super::orders::{Ids, Order};
+use super::order_book::OrderBook;
+use super::orders::Ids;
 use super::params::Params;
 use super::products;
 use super::purchasing::{self, SandboxAddress};
@@ -39,7 +40,7 @@ pub(crate) struct Shared {
 }
 
 pub(crate) struct World {
-    pub orders: BTreeMap<i64, Order>,
+    pub orders: OrderBook,
     pub ids: Ids,
     /// Ids, parcels and times of orders tests insert or change.
     pub insert_rng: SplitMix64,
@@ -449,14 +450,14 @@ async fn handle(
             StatusCode::OK,
             &json!(crate::api1688::time::format_1688(shared.now())),
         ),
-        Api::OrderList => {
-            let mut body = apis::order_list(shared, &params);
-            if short_page && let Some(items) = body.get_mut("result").and_then(Value::as_array_mut)
-            {
-                items.truncate(items.len() / 2);
-            }
-            Reply::json(StatusCode::OK, &body)
-        }
+        Api::OrderList => match apis::order_list(shared, &params, short_page) {
+            Ok(body) => Reply {
+                status: StatusCode::OK,
+                content_type: JSON,
+                body,
+            },
+            Err(refusal) => Reply::json(StatusCode::OK, &refusal),
+        },
         Api::BuyerView => Reply::json(StatusCode::OK, &apis::buyer_view(shared, &params)),
         Api::LogisticsInfos => Reply::json(StatusCode::OK, &apis::logistics_infos(shared, &params)),
         Api::ProductFollow => Reply::json(StatusCode::OK, &products::follow(shared, &params)),
