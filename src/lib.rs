@@ -19,6 +19,7 @@ pub mod health;
 pub mod http;
 pub mod imports;
 pub mod labels;
+pub mod memory;
 pub mod metrics;
 pub mod products;
 pub mod purchasing;

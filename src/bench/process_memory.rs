@@ -12,6 +12,10 @@ pub struct ProcessMemory {
     pub rss_kib: u64,
     /// The highest resident set size since the process started (`VmHWM`).
     pub peak_rss_kib: u64,
+    /// The part of `rss_kib` that is the process's own memory (`RssAnon`): the rest is
+    /// mapped files, mostly the executable's code, shared with every process running
+    /// it and dropped by the kernel whenever it needs the room.
+    pub anon_kib: u64,
 }
 
 impl ProcessMemory {
@@ -53,6 +57,7 @@ fn parse_status(status: &str) -> Option<ProcessMemory> {
     Some(ProcessMemory {
         rss_kib: kib("VmRSS:")?,
         peak_rss_kib: kib("VmHWM:")?,
+        anon_kib: kib("RssAnon:")?,
     })
 }
 
@@ -68,7 +73,8 @@ mod tests {
             parse_status(status),
             Some(ProcessMemory {
                 rss_kib: 20480,
-                peak_rss_kib: 40960
+                peak_rss_kib: 40960,
+                anon_kib: 8192,
             })
         );
         assert_eq!(parse_status("Name:\tkthreadd\n"), None);
@@ -79,5 +85,6 @@ mod tests {
         let memory = ProcessMemory::of_self().unwrap();
         assert!(memory.rss_kib > 0);
         assert!(memory.rss_kib <= memory.peak_rss_kib);
+        assert!(memory.anon_kib > 0 && memory.anon_kib <= memory.rss_kib);
     }
 }

@@ -603,7 +603,12 @@ async fn idle_daemon(
     report.add_target(
         S,
         "RSS when idle",
-        mib(idle.rss_kib),
+        format!(
+            "{}, of which {} its own (RssAnon) and {} mapped files (the executable's code)",
+            mib(idle.rss_kib),
+            mib(idle.anon_kib),
+            mib(idle.rss_kib - idle.anon_kib)
+        ),
         "≤ 20 MiB",
         idle.rss_kib <= 20 * 1024,
     );

@@ -236,6 +236,7 @@ async fn round(app: &Application, health: &Health, others: &OthersRuns, name: &s
         .scheduled_round(name, keeper.fence().clone(), cancel)
         .await;
     keeper.release().await;
+    crate::memory::release_free_memory();
     record(health, name, &reports, started.elapsed());
     refresh_authorization(app, health, name).await;
     systemd::status(&status_line(health));
