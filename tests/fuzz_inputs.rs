@@ -111,7 +111,7 @@ fn mutations(seed: &[u8]) -> Vec<(String, Vec<u8>)> {
     // Single flipped bytes.
     for (i, at) in (0..len).step_by(step).enumerate() {
         for mask in [0x01, 0x20, 0x80] {
-            if (i + mask as usize) % 2 == 0 {
+            if (i + mask as usize).is_multiple_of(2) {
                 let mut m = seed.to_vec();
                 m[at] ^= mask;
                 out.push((format!("byte {at} xor {mask:#04x}"), m));
