@@ -68,7 +68,7 @@ mod tests {
     #[test]
     fn the_status_file_gives_the_resident_set_and_its_peak() {
         let status =
-            "Name:\tsync1688\nVmPeak:\t  900000 kB\nVmHWM:\t   40960 kB\nVmRSS:\t   20480 kB\n";
+            "Name:\tsync1688\nVmHWM:\t   40960 kB\nVmRSS:\t   20480 kB\nRssAnon:\t    8192 kB\n";
         assert_eq!(
             parse_status(status),
             Some(ProcessMemory {
