@@ -249,19 +249,47 @@ impl SyncJob<'_> {
             let promised_pages = total
                 .map(|t| t.div_ceil(u64::from(page_size)).max(1) as u32)
                 .unwrap_or(1);
-            let mut pages = futures_util::stream::iter(2..=promised_pages)
-                .map(fetch)
-                .buffer_unordered(self.sync.page_concurrency);
-            while let Some((number, result)) =
-                self.cancellable(async { Ok(pages.next().await) }).await?
-            {
-                let page = self.checked(result)?;
-                if number == promised_pages {
-                    last_full = page.orders.len() as u32 >= page_size;
+            // Fetching goes on while a page is written: the pages travel through a
+            // channel from a producer polled beside the writer, not from a stream
+            // polled only between writes.
+            let (sender, receiver) = tokio::sync::mpsc::channel(self.sync.page_concurrency.max(1));
+            let produce = async move {
+                let mut pages = futures_util::stream::iter(2..=promised_pages)
+                    .map(fetch)
+                    .buffer_unordered(self.sync.page_concurrency);
+                loop {
+                    tokio::select! {
+                        // The writer stopped (an error, a shutdown): fetch no further.
+                        _ = sender.closed() => break,
+                        next = pages.next() => match next {
+                            Some(page) => {
+                                if sender.send(page).await.is_err() {
+                                    break;
+                                }
+                            }
+                            None => break,
+                        },
+                    }
                 }
-                writer.write(number, page, report).await?;
-            }
-            drop(pages);
+            };
+            let consume = async {
+                // Owned here, so that it is dropped, and the producer told to stop, as
+                // soon as writing ends.
+                let mut receiver = receiver;
+                while let Some((number, result)) = self
+                    .cancellable(async { Ok(receiver.recv().await) })
+                    .await?
+                {
+                    let page = self.checked(result)?;
+                    if number == promised_pages {
+                        last_full = page.orders.len() as u32 >= page_size;
+                    }
+                    writer.write(number, page, report).await?;
+                }
+                Ok::<(), Stop>(())
+            };
+            let ((), consumed) = tokio::join!(produce, consume);
+            consumed?;
 
             // 1688 may understate totalRecord; keep going while pages come back full with
             // orders not seen yet.
