@@ -4,6 +4,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -85,7 +87,7 @@ pub struct Finished {
     pub wall: Duration,
     /// Exit code; `None` when a signal ended it.
     pub code: Option<i32>,
-    /// The kernel's peak resident set of the process, KiB (`ru_maxrss`).
+    /// The peak resident set of the process, KiB (`VmHWM`).
     pub peak_rss_kib: u64,
 }
 
@@ -102,7 +104,7 @@ pub fn sync_once(exe: &Path, config: &Path) -> anyhow::Result<Finished> {
         .stderr(Stdio::inherit())
         .spawn()
         .with_context(|| format!("cannot start {} run --once", exe.display()))?;
-    let finished = wait_with_rusage(child, started)?;
+    let finished = wait_sampling_peak(child, started)?;
     if finished.code != Some(0) {
         bail!(
             "`sync1688 run --once` with {} ended with {:?}",
@@ -142,7 +144,7 @@ impl DaemonProcess {
     pub fn stop(mut self) -> anyhow::Result<Finished> {
         let child = self.child.take().expect("running");
         terminate(child.id());
-        wait_with_rusage(child, Instant::now())
+        wait_sampling_peak(child, Instant::now())
     }
 }
 
@@ -163,32 +165,36 @@ fn terminate(pid: u32) {
     }
 }
 
-/// Waits for `child` with wait4(2): unlike polling /proc, the rusage it returns has the
-/// process's true peak resident set, however close to the exit it was reached.
-fn wait_with_rusage(child: Child, started: Instant) -> anyhow::Result<Finished> {
-    let pid = child.id() as libc::pid_t;
-    let mut status: libc::c_int = 0;
-    // SAFETY: a zeroed rusage is a valid value for wait4 to overwrite.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: valid pointers to locals; `pid` is our unreaped child (the `Child` is
-        // consumed here, so std never waits for it again).
-        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if reaped == pid {
-            break;
+/// Waits for `child` while sampling its `VmHWM`. The kernel's high-water mark is
+/// monotonic, so the last sample misses at most the growth of the last few
+/// milliseconds. (wait4's `ru_maxrss` would be exact, but it counts the parent's memory
+/// too: a child spawned with vfork inherits the parent's high-water mark at exec.)
+fn wait_sampling_peak(mut child: Child, started: Instant) -> anyhow::Result<Finished> {
+    let pid = child.id();
+    let exited = Arc::new(AtomicBool::new(false));
+    let sampler = std::thread::spawn({
+        let exited = exited.clone();
+        move || {
+            let mut peak = 0;
+            while !exited.load(Ordering::Relaxed) {
+                match ProcessMemory::of(pid) {
+                    Ok(memory) => peak = peak.max(memory.peak_rss_kib),
+                    // Exited: a zombie's status has no memory lines.
+                    Err(_) => break,
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            peak
         }
-        let error = std::io::Error::last_os_error();
-        if error.kind() != std::io::ErrorKind::Interrupted {
-            return Err(error).context("waiting for a child process");
-        }
-    }
-    drop(child);
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    });
+    let status = child.wait().context("waiting for a child process");
+    exited.store(true, Ordering::Relaxed);
+    let peak_rss_kib = sampler.join().unwrap_or(0);
+    let status = status?;
     Ok(Finished {
         wall: started.elapsed(),
-        code,
-        // Linux reports ru_maxrss in KiB.
-        peak_rss_kib: usage.ru_maxrss.max(0) as u64,
+        code: status.code(),
+        peak_rss_kib,
     })
 }
 

@@ -102,6 +102,11 @@ impl Report {
              databases, and measures in the same run the baseline it is compared with. \
              Wall times include process start-up, OAuth and migrations.\n"
         );
+        let _ = writeln!(
+            out,
+            "What the figures mean, where the time goes and what stands between them and \
+             their targets: [performance.md](performance.md).\n"
+        );
         let _ = writeln!(out, "## Setting\n");
         for (name, value) in &self.setting {
             let _ = writeln!(out, "- {name}: {value}");

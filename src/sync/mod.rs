@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::api1688::{ApiError, Client1688, OrderFilter, OrderListPage};
 use crate::config::{AccountSettings, SyncSettings};
@@ -229,9 +230,18 @@ impl SyncJob<'_> {
         let fetch = |page: u32| {
             let client = self.client.clone();
             async move {
-                let result = client
-                    .buyer_order_list(filter, history, page, page_size)
-                    .await;
+                // A task of its own: parsing a page costs more than checking it against
+                // the database when nothing changed, and tasks parse on every worker
+                // thread at once. Dropped with the run, it is aborted.
+                let task = AbortOnDropHandle::new(tokio::spawn(async move {
+                    client
+                        .buyer_order_list(filter, history, page, page_size)
+                        .await
+                }));
+                let result = match task.await {
+                    Ok(result) => result,
+                    Err(e) => std::panic::resume_unwind(e.into_panic()),
+                };
                 (page, result)
             }
         };
