@@ -815,7 +815,6 @@ async fn a_daemon_on_a_short_schedule_against_changing_orders_keeps_its_memory_f
         .filter(|t| *t > first_tick && *t < last_tick && !covered.contains(t))
         .collect();
     let failed: Vec<&Run> = runs.iter().filter(|r| r.status != "succeeded").collect();
-    let log = daemon.log();
     let (by_window, by_changes): (i64, i64) = sqlx::query_as(
         "SELECT COALESCE(SUM(orders_updated) FILTER (WHERE kind = 'window'), 0)::bigint,
                 COALESCE(SUM(orders_updated) FILTER (WHERE kind = 'changes'), 0)::bigint
@@ -825,6 +824,7 @@ async fn a_daemon_on_a_short_schedule_against_changing_orders_keeps_its_memory_f
     .fetch_one(&pool)
     .await
     .unwrap();
+    let log = daemon.log();
 
     let lag = Summary::of(lags);
     let duration = Summary::of(durations);
