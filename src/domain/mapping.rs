@@ -27,18 +27,20 @@ pub struct MappingTarget {
 impl MappingTarget {
     /// Converts a 1688 line into merchant units: quantity times the ratio, and the
     /// line amount spread over the converted quantity (exact to 4 decimal places).
-    pub fn apply(&self, line: &Line1688) -> LineMapping {
-        let merchant_quantity = line.quantity * self.quantity_ratio;
+    /// `None` when the result does not fit a decimal (a quantity and a ratio both
+    /// absurdly large): the line then stays unmapped, where someone will look at it.
+    pub fn apply(&self, line: &Line1688) -> Option<LineMapping> {
+        let merchant_quantity = line.quantity.checked_mul(self.quantity_ratio)?;
         let merchant_unit_cost = if merchant_quantity.is_zero() {
             line.unit_price
         } else {
-            (line.amount / merchant_quantity).round_dp(4)
+            line.amount.checked_div(merchant_quantity)?.round_dp(4)
         };
-        LineMapping {
+        Some(LineMapping {
             merchant_sku: self.merchant_sku.clone(),
             merchant_quantity: merchant_quantity.normalize(),
             merchant_unit_cost: merchant_unit_cost.normalize(),
-        }
+        })
     }
 }
 
@@ -71,13 +73,22 @@ impl MappingTable {
 
     pub fn map_line(&self, line: &Line1688) -> Option<LineMapping> {
         self.lookup(line.offer_id, &line.spec_id)
-            .map(|target| target.apply(line))
+            .and_then(|target| target.apply(line))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_conversion_too_large_for_a_decimal_leaves_the_line_unmapped_instead_of_panicking() {
+        let target = MappingTarget {
+            merchant_sku: "HUGE".into(),
+            quantity_ratio: Decimal::MAX,
+        };
+        assert_eq!(target.apply(&line("10", "10", "100")), None);
+    }
 
     fn line(quantity: &str, price: &str, amount: &str) -> Line1688 {
         Line1688 {
