@@ -903,7 +903,8 @@ async fn a_mapping_import_remaps_waiting_lines_of_unreceived_orders_only(db: Tes
         merchant_sku: "SHIRT-GREY-3XL".into(),
         quantity_ratio: dec("10"),
     }
-    .apply(&submitted_shirt);
+    .apply(&submitted_shirt)
+    .expect("a ratio of 10 converts");
     let submitted = stored(&*store, 9002).await;
     let shirt = &submitted.lines[0];
     assert_eq!(shirt.merchant_sku.as_deref(), Some("SHIRT-GREY-3XL"));
@@ -1944,7 +1945,8 @@ async fn set_mappings_remaps_exactly_the_waiting_lines_of_unreceived_orders(db: 
         merchant_sku: "SHIRT-GREY-3XL".into(),
         quantity_ratio: dec("10"),
     }
-    .apply(&page[1].order.lines[0]);
+    .apply(&page[1].order.lines[0])
+    .expect("a ratio of 10 converts");
     for order_id in [9002, 9005] {
         let shirt = stored(&*store, order_id).await.lines.remove(0);
         assert_eq!(
