@@ -254,26 +254,7 @@ async fn postgres_cold_and_resync(
     copy_db.drop_database().await?;
     db.drop_database().await?;
 
-    report.add(
-        S,
-        "cold sync",
-        format!(
-            "{} orders, {} lines ({} mapped) in {}",
-            thousands(t.orders),
-            thousands(t.lines),
-            mapped_share(&t),
-            secs(cold.wall)
-        ),
-    );
-    report.add(
-        S,
-        "cold sync throughput",
-        format!(
-            "{} orders/s, {} lines/s",
-            per_second(t.orders, cold.wall),
-            per_second(t.lines, cold.wall)
-        ),
-    );
+    add_cold(report, S, &t, &cold);
     report.add(
         S,
         "COPY of the same rows",
@@ -311,6 +292,29 @@ async fn postgres_cold_and_resync(
         ),
     );
     Ok(())
+}
+
+fn add_cold(report: &mut Report, scenario: &str, t: &Totals, cold: &processes::Finished) {
+    report.add(
+        scenario,
+        "cold sync",
+        format!(
+            "{} orders, {} lines ({} mapped) in {}",
+            thousands(t.orders),
+            thousands(t.lines),
+            mapped_share(t),
+            secs(cold.wall)
+        ),
+    );
+    report.add(
+        scenario,
+        "cold sync throughput",
+        format!(
+            "{} orders/s, {} lines/s",
+            per_second(t.orders, cold.wall),
+            per_second(t.lines, cold.wall)
+        ),
+    );
 }
 
 fn add_resync(
@@ -369,26 +373,7 @@ async fn sqlite_cold_and_resync(
     let resync = sync_process(&options.exe, &config).await?;
     let writes = counter.writes().await?;
 
-    report.add(
-        S,
-        "cold sync",
-        format!(
-            "{} orders, {} lines ({} mapped) in {}",
-            thousands(t.orders),
-            thousands(t.lines),
-            mapped_share(&t),
-            secs(cold.wall)
-        ),
-    );
-    report.add(
-        S,
-        "cold sync throughput",
-        format!(
-            "{} orders/s, {} lines/s",
-            per_second(t.orders, cold.wall),
-            per_second(t.lines, cold.wall)
-        ),
-    );
+    add_cold(report, S, &t, &cold);
     report.add(S, "peak RSS of the syncing process", mib(cold.peak_rss_kib));
     add_resync(report, S, &cold, &resync, &writes);
     Ok(())
