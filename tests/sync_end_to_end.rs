@@ -11,6 +11,7 @@ use support::app::TestApp;
 use sync1688::domain::window::local_midnight;
 use sync1688::sandbox::{Fault, NewOrder, OrderChange, SandboxConfig};
 use sync1688::store::Backend;
+use sync1688::sync::WRITE_BATCH_ORDERS;
 
 on_both_backends!(
     an_order_created_at_midnight_two_days_ago_is_synced_but_not_one_a_millisecond_earlier,
@@ -296,9 +297,16 @@ async fn lines_are_mapped_or_flagged_and_the_order_knows(db: TestDb) {
 }
 
 async fn a_failure_in_the_middle_of_a_page_leaves_none_of_that_pages_orders(db: TestDb) {
-    // 120 orders over the last two days and one more at the window's first instant: page
-    // 3 (newest first, 50 a page) holds the 21 oldest, the special one among them.
-    let t = TestApp::start(db, quiet_sandbox(120, 2), "[sync]\npage_concurrency = 1\n").await;
+    // Pages are written a few at a time, WRITE_BATCH_ORDERS orders to a transaction:
+    // two whole batches over the last two days, then one more order at the window's
+    // first instant, on the last page (newest first, 50 a page) with the 20 oldest.
+    let batches = 2 * WRITE_BATCH_ORDERS;
+    let t = TestApp::start(
+        db,
+        quiet_sandbox(batches + 20, 2),
+        "[sync]\npage_concurrency = 1\n",
+    )
+    .await;
     let oldest = t
         .sandbox
         .insert_order(NewOrder::created_at(china_midnight(2)).with_lines(3));
@@ -310,8 +318,8 @@ async fn a_failure_in_the_middle_of_a_page_leaves_none_of_that_pages_orders(db: 
     assert_eq!(
         t.db.scalar::<i64>("SELECT COUNT(*) FROM purchase_orders")
             .await,
-        100,
-        "pages 1 and 2 only"
+        batches as i64,
+        "the batches before the failing one only"
     );
     assert!(
         t.store()

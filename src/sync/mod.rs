@@ -157,11 +157,13 @@ impl SyncJob<'_> {
             filter,
             seen: HashSet::new(),
             received: 0,
+            pending: Vec::new(),
         };
         let mut complete = true;
         for history in history_passes(filter, Utc::now()) {
             complete &= self.pass(filter, history, &mut writer, report).await?;
         }
+        writer.flush(report).await?;
         report.complete = complete;
         // A creation window that came back short is a 1688 fault worth a failed run (the
         // next run repeats the window); a changes window can shrink legitimately while it
@@ -359,11 +361,19 @@ struct PageWriter<'a> {
     seen: HashSet<i64>,
     /// Items received, repeats included (what `totalRecord` counts).
     received: u64,
+    /// Whole pages read but not written yet.
+    pending: Vec<IncomingOrder>,
 }
 
+/// Orders written per transaction: whole pages, a few at a time. A transaction per page
+/// spent more on its commit and its round trips than on its rows; a crash or a lost
+/// database still leaves whole pages, and at most this many orders to read again.
+pub const WRITE_BATCH_ORDERS: usize = 200;
+
 impl PageWriter<'_> {
-    /// Writes one page in one transaction; returns how many of its orders were new to
-    /// this run.
+    /// Takes one page, written with the next ones in one transaction once they reach
+    /// [`WRITE_BATCH_ORDERS`] (or by [`PageWriter::flush`]); returns how many of its
+    /// orders were new to this run.
     async fn write(
         &mut self,
         number: u32,
@@ -398,16 +408,27 @@ impl PageWriter<'_> {
             .iter()
             .map(|o| o.unmapped_lines() as u64)
             .sum::<u64>();
-        if incoming.is_empty() {
-            return Ok(0);
+        self.pending.extend(incoming);
+        if self.pending.len() >= WRITE_BATCH_ORDERS {
+            self.flush(report).await?;
         }
-        let outcome: PageOutcome = self.store.write_page(self.target, &incoming).await?;
+        tracing::debug!(account = %self.target.account, page = number, orders = fresh, "page read");
+        Ok(fresh)
+    }
+
+    /// Writes the pages taken so far in one transaction.
+    async fn flush(&mut self, report: &mut RunReport) -> Result<(), Stop> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let outcome: PageOutcome = self.store.write_page(self.target, &self.pending).await?;
         report.counts.orders_inserted += outcome.inserted;
         report.counts.orders_updated += outcome.updated;
         report.counts.orders_unchanged += outcome.unchanged;
         report.counts.orders_skipped += outcome.skipped;
-        tracing::debug!(account = %self.target.account, page = number, orders = fresh, inserted = outcome.inserted, updated = outcome.updated, unchanged = outcome.unchanged, "page written");
-        Ok(fresh)
+        tracing::debug!(account = %self.target.account, orders = self.pending.len(), inserted = outcome.inserted, updated = outcome.updated, unchanged = outcome.unchanged, "pages written");
+        self.pending.clear();
+        Ok(())
     }
 }
 
