@@ -575,9 +575,9 @@ pub trait Store: Send + Sync + 'static {
         error: Option<&str>,
     ) -> StoreResult<()>;
 
-    /// Writes one page of orders in one transaction: new orders inserted, changed orders
-    /// updated (1688-owned fields only), unchanged orders not touched, tombstoned orders
-    /// skipped. Either the whole page is written or none of it.
+    /// Writes a batch of orders (whole pages) in one transaction: new orders inserted,
+    /// changed orders updated (1688-owned fields only), unchanged orders not touched,
+    /// tombstoned orders skipped. Either the whole batch is written or none of it.
     async fn write_page(
         &self,
         target: &PageTarget,

@@ -1,5 +1,5 @@
 //! The sync job: page through one account's 1688 orders for a window, map their lines,
-//! write each page in one transaction, and record the run in `sync_runs`.
+//! write whole pages a few to a transaction, and record the run in `sync_runs`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
