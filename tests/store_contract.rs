@@ -13,6 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::json;
+use sqlx::Connection;
 use sqlx::postgres::PgListener;
 use support::TestDb;
 use sync1688::domain::{
@@ -36,6 +37,7 @@ on_both_backends!(
     a_failing_statement_leaves_none_of_the_page,
     an_order_repeated_within_a_page_is_written_once_from_its_last_occurrence,
     a_page_larger_than_one_statement_is_written_whole,
+    text_with_tabs_newlines_and_backslashes_is_stored_as_given,
     suppliers_are_created_once_and_shared,
     merchant_skus_are_upserted_and_counted,
     a_gtin_already_used_by_another_sku_fails_naming_the_line,
@@ -706,6 +708,35 @@ async fn a_page_larger_than_one_statement_is_written_whole(db: TestDb) {
     assert_eq!(totals.orders_with_unmapped, 1200);
     let again = store.write_page(&target, &page).await.unwrap();
     assert_eq!(again.unchanged, 1200);
+}
+
+async fn text_with_tabs_newlines_and_backslashes_is_stored_as_given(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    let mut odd = order(7_500_001);
+    odd.lines[0].title = "tab\there\nnew line\r\\N back\\slash 女装".into();
+    odd.lines[0].attributes = "\\N".into();
+    odd.lines[1].unit = Some("\t".into());
+    odd.out_order_id = Some("ERP\\1\t2".into());
+    odd.modified_at = Some(at(1_776_470_400) + chrono::Duration::milliseconds(123));
+    let page = [prepare(odd.clone(), &[shirt_mapping()])];
+
+    store.write_page(&target, &page).await.unwrap();
+
+    let po = stored(&*store, 7_500_001).await;
+    assert_eq!(po.lines[0].title, odd.lines[0].title);
+    assert_eq!(po.lines[0].attributes.as_deref(), Some("\\N"));
+    let unit_and_out_order_id = db
+        .scalar::<String>(
+            "SELECT l.unit || '|' || p.out_order_id_1688
+             FROM purchase_order_lines l JOIN purchase_orders p ON p.id = l.purchase_order_id
+             WHERE p.order_id_1688 = 7500001 AND l.line_no = 2",
+        )
+        .await;
+    assert_eq!(unit_and_out_order_id, "\t|ERP\\1\t2");
+    assert_eq!(po.modified_at_1688, odd.modified_at);
+    let again = store.write_page(&target, &page).await.unwrap();
+    assert_eq!(again.unchanged, 1);
 }
 
 async fn suppliers_are_created_once_and_shared(db: TestDb) {
@@ -3247,6 +3278,53 @@ async fn a_large_page_is_announced_in_several_notifications_under_the_size_limit
     }
     assert_eq!(announced, outcome.created_ids);
     assert!(notifications > 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_order_another_writer_stores_meanwhile_is_updated_not_duplicated() {
+    let db = TestDb::postgres().await;
+    let store = db.store().await;
+    let target = target(&*store).await;
+    // A writer without the lease (`orders import-1688`) inserts order 14001 and commits
+    // only once the page's own insert waits for it, after the page has looked the order
+    // up and found it new.
+    let mut other = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query(
+        "INSERT INTO purchase_orders (po_number, source, account, order_id_1688, status_1688)
+         VALUES ('1688-14001', '1688_sync', $1, 14001, 'waitbuyerpay')",
+    )
+    .bind(ACCOUNT)
+    .execute(&mut other)
+    .await
+    .unwrap();
+    let page = [prepare(order(14_001), &[]), prepare(order(14_002), &[])];
+    let write = tokio::spawn({
+        let store = store.clone();
+        let target = target.clone();
+        async move { store.write_page(&target, &page).await }
+    });
+    let waiting = "SELECT count(*) FROM pg_stat_activity
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while db.scalar::<i64>(waiting).await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page never waited"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+
+    let outcome = write.await.unwrap().unwrap();
+
+    assert_eq!((outcome.inserted, outcome.updated), (1, 1));
+    let po = stored(&*store, 14_001).await;
+    assert_eq!(po.lines.len(), 2);
+    assert_eq!(po.goods_amount, Some(dec("39.90")));
+    assert_eq!(stored(&*store, 14_002).await.lines.len(), 2);
+    let totals = store.totals().await.unwrap();
+    assert_eq!((totals.orders, totals.lines), (2, 4));
 }
 
 // ---------------------------------------------------------------------------------------

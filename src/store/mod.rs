@@ -2,6 +2,7 @@
 //! (PostgreSQL for the shared ERP database, SQLite as the embedded default), chosen by
 //! the scheme of `database.url`.
 
+mod copy_text;
 mod postgres;
 mod rows;
 mod shared;

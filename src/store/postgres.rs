@@ -1,5 +1,6 @@
-//! The shared ERP database on PostgreSQL. Pages are written with a handful of batched
-//! `INSERT … SELECT FROM UNNEST(…)` statements in one transaction.
+//! The shared ERP database on PostgreSQL. A batch of pages is written in one
+//! transaction: orders not stored yet, and their lines, with `COPY`; changed orders and
+//! their lines with batched `INSERT … SELECT FROM UNNEST(…) ON CONFLICT` upserts.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -11,16 +12,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Executor, Postgres, Row, Transaction};
+use sqlx::{Postgres, Row, Transaction};
 
 use crate::domain::receiving::{
     check_warehouse_code, check_warehouse_deletion, plan_receipt, warehouse_tombstone_reason,
 };
 use crate::domain::{
-    IncomingLine, IncomingOrder, OrderToReceive, Product1688, ReceiptPlan, ReceiptRequest,
-    ReceivingError, RunKind, RunStatus, SkuMapping, SupplierRef, SyncWindow, TrackingSource,
+    IncomingLine, IncomingOrder, Order1688, OrderToReceive, Product1688, ReceiptPlan,
+    ReceiptRequest, ReceivingError, RunKind, RunStatus, SkuMapping, SupplierRef, SyncWindow,
+    TrackingSource,
 };
 
+use super::copy_text::CopyText;
 use super::rows::{self, Columns, columns_read_as_stored};
 use super::shared::{self, PagePlan};
 use super::{
@@ -33,6 +36,14 @@ use super::{
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// For `.persistent(…)` of the statements that look rows of the big tables up by arrays
+/// of keys: unnamed statements, planned afresh on every call for the tables as they are
+/// now. A generic plan cached while a first import was filling the tables could keep
+/// scanning them whole. (A session-wide `plan_cache_mode = force_custom_plan` did this
+/// for every statement, but it also re-planned PostgreSQL's own foreign-key checks, once
+/// per inserted row: that made a cold sync cost PostgreSQL 70% more.)
+const PLANNED_AFRESH: bool = false;
 
 /// `FROM … WHERE` of an update of `purchase_orders AS po` that gives each order of $1
 /// its `f.unmapped`: whether any of its stored lines is unmapped. Looked up order by
@@ -104,17 +115,6 @@ impl PostgresStore {
             .application_name("sync1688");
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            // Plan every statement for the data at hand. A generic plan cached while the
-            // tables were small (the first import fills them within minutes) keeps
-            // scanning them whole until the next ANALYZE; planning our few statements
-            // costs far less than that.
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute("SET plan_cache_mode = force_custom_plan")
-                        .await?;
-                    Ok(())
-                })
-            })
             // A database that is down should fail a run (and readiness) promptly, not
             // after sqlx's default half minute.
             .acquire_timeout(Duration::from_secs(10))
@@ -145,6 +145,93 @@ impl PostgresStore {
         {
             tracing::warn!(error = %e, "could not ANALYZE purchase_orders");
         }
+    }
+
+    /// Writes one batch of pages in one transaction (see [`Store::write_page`]).
+    async fn write_batch(
+        &self,
+        target: &PageTarget,
+        orders: &[IncomingOrder],
+        new_orders: NewOrders,
+    ) -> StoreResult<PageOutcome> {
+        let fence = shared::fence_for(&target.account, target.fence.as_ref())?;
+        let mut tx = self.pool.begin().await?;
+        // Orders we created and placed are written to their purchase order, never
+        // imported as new ones.
+        let claimed = find_claimed(&mut tx, &target.account, orders).await?;
+        let filtered: Vec<IncomingOrder>;
+        let orders = if claimed.is_empty() {
+            orders
+        } else {
+            let ids: HashSet<i64> = claimed.iter().map(|(_, o)| o.order.order_id).collect();
+            filtered = orders
+                .iter()
+                .filter(|o| !ids.contains(&o.order.order_id))
+                .cloned()
+                .collect();
+            &filtered
+        };
+        let order_ids = shared::page_order_ids(orders);
+
+        let rows = sqlx::query(
+            "SELECT k.order_id, p.id, p.content_hash, t.order_id_1688 IS NOT NULL AS tombstoned
+             FROM UNNEST($2::bigint[]) AS k (order_id)
+             LEFT JOIN purchase_orders p ON p.account = $1 AND p.order_id_1688 = k.order_id
+             LEFT JOIN sync_tombstones t ON t.account = $1 AND t.order_id_1688 = k.order_id",
+        )
+        .persistent(PLANNED_AFRESH)
+        .bind(&target.account)
+        .bind(&order_ids)
+        .fetch_all(&mut *tx)
+        .await?;
+        let (existing, tombstoned) = rows::page_state(&rows)?;
+        let plan = PagePlan::new(orders, &existing, &tombstoned);
+        if plan.writes_nothing() && claimed.is_empty() {
+            // Read only: nothing to commit, and rolling back writes nothing either. The
+            // fence is still checked, without locking (a lock would write WAL), so that a
+            // writer that lost its lease learns it on its next page, written or not.
+            let held = match fence {
+                Some(f) => fence_held(&mut tx, f, FENCE_CHECK).await?,
+                None => true,
+            };
+            tx.rollback().await?;
+            return plan.outcome_unwritten(fence, held);
+        }
+
+        let (claimed_updated, claimed_unchanged) =
+            write_claimed(&mut tx, &target.account, &claimed).await?;
+        let mut po_ids = HashMap::new();
+        if !plan.writes_nothing() {
+            let suppliers = upsert_suppliers(&mut tx, &plan.suppliers()).await?;
+            let written = write_orders(&mut tx, target, &plan, &suppliers, new_orders).await?;
+            upsert_lines(&mut tx, &plan, &written).await?;
+            po_ids = written.po_ids;
+            delete_vanished_lines(&mut tx, &plan).await?;
+        }
+        // An inserted order's flag came with it. An updated order may also hold lines the
+        // ERP made its own (manual, received, added), so its flag comes from the stored
+        // lines.
+        let updated: Vec<i64> = plan.updates.iter().map(|(id, _)| *id).collect();
+        if !updated.is_empty() {
+            sqlx::query(concat!(
+                "UPDATE purchase_orders AS po SET has_unmapped = f.unmapped, updated_at = now() ",
+                unmapped_flags!(),
+                " AND po.has_unmapped <> f.unmapped"
+            ))
+            .persistent(PLANNED_AFRESH)
+            .bind(&updated)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut tx = holding_lease(tx, fence).await?;
+        let mut outcome = plan.outcome(&po_ids);
+        shared::add_claimed(&mut outcome, claimed_updated, claimed_unchanged);
+        // Inside the transaction: PostgreSQL delivers the notifications on COMMIT, and
+        // drops them on rollback.
+        notify_written(&mut tx, &target.account, &outcome).await?;
+        tx.commit().await?;
+        self.analyze_when_grown(outcome.inserted).await;
+        Ok(outcome)
     }
 
     /// The pool, for code that needs PostgreSQL itself (leases, tests).
@@ -675,82 +762,15 @@ impl Store for PostgresStore {
         if orders.is_empty() {
             return Ok(PageOutcome::default());
         }
-        let fence = shared::fence_for(&target.account, target.fence.as_ref())?;
-        let mut tx = self.pool.begin().await?;
-        // Orders we created and placed are written to their purchase order, never
-        // imported as new ones.
-        let claimed = find_claimed(&mut tx, &target.account, orders).await?;
-        let filtered: Vec<IncomingOrder>;
-        let orders = if claimed.is_empty() {
-            orders
-        } else {
-            let ids: HashSet<i64> = claimed.iter().map(|(_, o)| o.order.order_id).collect();
-            filtered = orders
-                .iter()
-                .filter(|o| !ids.contains(&o.order.order_id))
-                .cloned()
-                .collect();
-            &filtered
-        };
-        let order_ids = shared::page_order_ids(orders);
-
-        let rows = sqlx::query(
-            "SELECT k.order_id, p.id, p.content_hash, t.order_id_1688 IS NOT NULL AS tombstoned
-             FROM UNNEST($2::bigint[]) AS k (order_id)
-             LEFT JOIN purchase_orders p ON p.account = $1 AND p.order_id_1688 = k.order_id
-             LEFT JOIN sync_tombstones t ON t.account = $1 AND t.order_id_1688 = k.order_id",
-        )
-        .bind(&target.account)
-        .bind(&order_ids)
-        .fetch_all(&mut *tx)
-        .await?;
-        let (existing, tombstoned) = rows::page_state(&rows)?;
-        let plan = PagePlan::new(orders, &existing, &tombstoned);
-        if plan.writes_nothing() && claimed.is_empty() {
-            // Read only: nothing to commit, and rolling back writes nothing either. The
-            // fence is still checked, without locking (a lock would write WAL), so that a
-            // writer that lost its lease learns it on its next page, written or not.
-            let held = match fence {
-                Some(f) => fence_held(&mut tx, f, FENCE_CHECK).await?,
-                None => true,
-            };
-            tx.rollback().await?;
-            return plan.outcome_unwritten(fence, held);
+        match self.write_batch(target, orders, NewOrders::Copy).await {
+            Err(e) if is_unique_violation(&e) => {
+                // A writer without the lease (`orders import-1688`) inserted one of the
+                // new orders after they were looked up. The upsert takes it in its stride.
+                tracing::debug!(account = %target.account, "new orders met existing ones; writing them again with an upsert");
+                self.write_batch(target, orders, NewOrders::Upsert).await
+            }
+            other => other,
         }
-
-        let (claimed_updated, claimed_unchanged) =
-            write_claimed(&mut tx, &target.account, &claimed).await?;
-        let mut po_ids = HashMap::new();
-        if !plan.writes_nothing() {
-            let suppliers = upsert_suppliers(&mut tx, &plan.suppliers()).await?;
-            let written = upsert_orders(&mut tx, target, &plan, &suppliers).await?;
-            upsert_lines(&mut tx, &plan, &written).await?;
-            po_ids = written.po_ids;
-            delete_vanished_lines(&mut tx, &plan).await?;
-        }
-        // An inserted order's flag came with it. An updated order may also hold lines the
-        // ERP made its own (manual, received, added), so its flag comes from the stored
-        // lines.
-        let updated: Vec<i64> = plan.updates.iter().map(|(id, _)| *id).collect();
-        if !updated.is_empty() {
-            sqlx::query(concat!(
-                "UPDATE purchase_orders AS po SET has_unmapped = f.unmapped, updated_at = now() ",
-                unmapped_flags!(),
-                " AND po.has_unmapped <> f.unmapped"
-            ))
-            .bind(&updated)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let mut tx = holding_lease(tx, fence).await?;
-        let mut outcome = plan.outcome(&po_ids);
-        shared::add_claimed(&mut outcome, claimed_updated, claimed_unchanged);
-        // Inside the transaction: PostgreSQL delivers the notifications on COMMIT, and
-        // drops them on rollback.
-        notify_written(&mut tx, &target.account, &outcome).await?;
-        tx.commit().await?;
-        self.analyze_when_grown(outcome.inserted).await;
-        Ok(outcome)
     }
 
     async fn find_synced_order(
@@ -1907,6 +1927,7 @@ async fn find_claimed<'a>(
         "SELECT order_id_1688, purchase_order_id AS id FROM purchase_order_links
          WHERE account = $1 AND order_id_1688 = ANY($2)",
     )
+    .persistent(PLANNED_AFRESH)
     .bind(account)
     .bind(&order_ids)
     .fetch_all(&mut **tx)
@@ -1920,6 +1941,7 @@ async fn find_claimed<'a>(
             "SELECT out_order_id_sync, id FROM purchase_orders
              WHERE account = $1 AND out_order_id_sync = ANY($2)",
         )
+        .persistent(PLANNED_AFRESH)
         .bind(account)
         .bind(&out_ids)
         .fetch_all(&mut **tx)
@@ -2125,14 +2147,121 @@ async fn upsert_suppliers(
     rows::ids_by_text(&rows, "login_id_1688")
 }
 
-/// Upserts the written orders and returns the purchase order id of each 1688 order id.
-async fn upsert_orders(
+/// How a batch writes the orders it has not stored yet.
+#[derive(Debug, Clone, Copy)]
+enum NewOrders {
+    /// `COPY`, under ids drawn from the sequence first.
+    Copy,
+    /// With the updates, through the upsert: for when `COPY` met an order that another
+    /// writer had inserted meanwhile.
+    Upsert,
+}
+
+fn is_unique_violation(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(db)) if db.is_unique_violation())
+}
+
+/// Writes the orders of the plan and returns their purchase order ids.
+async fn write_orders(
     tx: &mut Transaction<'static, Postgres>,
     target: &PageTarget,
     plan: &PagePlan<'_>,
     suppliers: &HashMap<String, i64>,
+    new_orders: NewOrders,
 ) -> StoreResult<WrittenOrders> {
-    let written: Vec<&IncomingOrder> = plan.written().collect();
+    match new_orders {
+        NewOrders::Upsert => {
+            let written: Vec<&IncomingOrder> = plan.written().collect();
+            upsert_orders(tx, target, &written, suppliers).await
+        }
+        NewOrders::Copy => {
+            let updated: Vec<&IncomingOrder> = plan.updates.iter().map(|(_, o)| *o).collect();
+            let mut written = upsert_orders(tx, target, &updated, suppliers).await?;
+            let created = copy_new_orders(tx, target, &plan.inserts, suppliers).await?;
+            written.created.extend(created.values().copied());
+            written.po_ids.extend(created);
+            Ok(written)
+        }
+    }
+}
+
+const COPY_ORDERS: &str = "COPY purchase_orders (
+     id, po_number, source, account, order_id_1688, status, status_1688, supplier_id,
+     warehouse_id, has_unmapped, currency, goods_amount, shipping_fee, discount,
+     total_amount, created_at_1688, modified_at_1688, out_order_id_1688, content_hash)
+     FROM STDIN";
+
+/// Inserts orders not stored yet with `COPY`, under ids taken from the table's sequence
+/// beforehand (their lines need them). Returns the purchase order id by 1688 order id.
+/// A unique violation means another writer stored one of them meanwhile: see
+/// [`NewOrders::Upsert`].
+async fn copy_new_orders(
+    tx: &mut Transaction<'static, Postgres>,
+    target: &PageTarget,
+    orders: &[&IncomingOrder],
+    suppliers: &HashMap<String, i64>,
+) -> StoreResult<HashMap<i64, i64>> {
+    if orders.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('purchase_orders', 'id'))
+         FROM generate_series(1, $1)",
+    )
+    .bind(orders.len() as i64)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut copy = CopyText::default();
+    let mut po_ids = HashMap::with_capacity(orders.len());
+    for (o, &id) in orders.iter().zip(&ids) {
+        let order = &o.order;
+        po_ids.insert(order.order_id, id);
+        copy.int(id)
+            .text(&shared::po_number(order.order_id))
+            .text("1688_sync")
+            .text(&target.account)
+            .int(order.order_id)
+            .text(o.initial_status().as_str())
+            .text(&order.status)
+            .opt_int(supplier_of(order, suppliers))
+            .int(target.warehouse_id)
+            .boolean(o.has_unmapped())
+            .text(&order.currency)
+            .decimal(order.goods_amount)
+            .decimal(order.shipping_fee)
+            .decimal(order.discount)
+            .decimal(order.total_amount)
+            .instant(order.created_at)
+            .opt_instant(order.modified_at)
+            .opt_text(order.out_order_id.as_deref())
+            .text(&o.content_hash)
+            .end_row();
+    }
+    copy_in(tx, COPY_ORDERS, &copy).await?;
+    Ok(po_ids)
+}
+
+/// The stored supplier of an order, by its login id.
+fn supplier_of(order: &Order1688, suppliers: &HashMap<String, i64>) -> Option<i64> {
+    order
+        .supplier
+        .as_ref()
+        .and_then(|s| suppliers.get(&s.login_id).copied())
+}
+
+/// Upserts orders and returns the purchase order id of each 1688 order id.
+async fn upsert_orders(
+    tx: &mut Transaction<'static, Postgres>,
+    target: &PageTarget,
+    written: &[&IncomingOrder],
+    suppliers: &HashMap<String, i64>,
+) -> StoreResult<WrittenOrders> {
+    if written.is_empty() {
+        return Ok(WrittenOrders {
+            po_ids: HashMap::new(),
+            created: HashSet::new(),
+        });
+    }
     let mut order_id = Vec::with_capacity(written.len());
     let mut po_number = Vec::with_capacity(written.len());
     let mut status = Vec::with_capacity(written.len());
@@ -2148,18 +2277,13 @@ async fn upsert_orders(
     let mut modified_at_1688: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(written.len());
     let mut out_order_id: Vec<Option<&str>> = Vec::with_capacity(written.len());
     let mut content_hash = Vec::with_capacity(written.len());
-    for o in &written {
+    for o in written {
         let order = &o.order;
         order_id.push(order.order_id);
         po_number.push(shared::po_number(order.order_id));
         status.push(o.initial_status().as_str());
         status_1688.push(order.status.as_str());
-        supplier_id.push(
-            order
-                .supplier
-                .as_ref()
-                .and_then(|s| suppliers.get(&s.login_id).copied()),
-        );
+        supplier_id.push(supplier_of(order, suppliers));
         has_unmapped.push(o.has_unmapped());
         currency.push(order.currency.as_str());
         goods_amount.push(order.goods_amount);
@@ -2340,29 +2464,29 @@ macro_rules! insert_lines {
 
 /// Writes every line of the written orders, keyed by (purchase order, 1688 sub-item).
 /// The lines of a purchase order this page created cannot collide with anything and
-/// are inserted plainly, which costs PostgreSQL about 40% less than an upsert: a cold
-/// sync is nearly all such lines.
+/// are loaded with `COPY`, which costs PostgreSQL a fraction of an upsert: a cold sync
+/// is nearly all such lines.
 async fn upsert_lines(
     tx: &mut Transaction<'static, Postgres>,
     plan: &PagePlan<'_>,
     written: &WrittenOrders,
 ) -> StoreResult<()> {
-    let mut fresh = LineColumns::default();
+    let mut fresh = CopyText::default();
     let mut known = LineColumns::default();
     for order in plan.written() {
         let Some(&id) = written.po_ids.get(&order.order.order_id) else {
             continue;
         };
-        let columns = if written.created.contains(&id) {
-            &mut fresh
-        } else {
-            &mut known
-        };
+        let created = written.created.contains(&id);
         for l in shared::lines_to_write(order) {
-            columns.push(id, l);
+            if created {
+                copy_line(&mut fresh, id, l);
+            } else {
+                known.push(id, l);
+            }
         }
     }
-    fresh.execute(tx, insert_lines!()).await?;
+    copy_in(tx, COPY_LINES, &fresh).await?;
     // A merchant SKU chosen in the ERP (mapping_source = 'manual') is the ERP's: its five
     // mapping columns are kept. The WHERE leaves lines that did not change untouched, so
     // that their updated_at keeps meaning "changed".
@@ -2407,6 +2531,54 @@ async fn upsert_lines(
         .await
 }
 
+const COPY_LINES: &str = "COPY purchase_order_lines (
+     purchase_order_id, line_no, sub_item_id_1688, offer_id, spec_id, sku_id_1688, title,
+     attributes, unit, status_1688, quantity, unit_price, amount, merchant_sku,
+     mapping_status, mapping_source, merchant_quantity, merchant_unit_cost) FROM STDIN";
+
+/// One row of `COPY_LINES`: the columns of `insert_lines!`, in its order.
+fn copy_line(copy: &mut CopyText, po_id: i64, l: &IncomingLine) {
+    let mapping = l.mapping.as_ref();
+    copy.int(po_id)
+        .int(l.line_no.into())
+        .int(l.line.sub_item_id)
+        .int(l.line.offer_id)
+        .text(&l.line.spec_id)
+        .opt_int(l.line.sku_id)
+        .text(&l.line.title)
+        .text(&l.line.attributes)
+        .opt_text(l.line.unit.as_deref())
+        .opt_text(l.line.status.as_deref())
+        .decimal(l.line.quantity)
+        .decimal(l.line.unit_price)
+        .decimal(l.line.amount)
+        .opt_text(mapping.map(|m| m.merchant_sku.as_str()))
+        .text(l.mapping_status().as_str())
+        .opt_text(shared::mapping_source(l))
+        .opt_decimal(mapping.map(|m| m.merchant_quantity))
+        .opt_decimal(mapping.map(|m| m.merchant_unit_cost))
+        .end_row();
+}
+
+/// Runs `statement` (a `COPY … FROM STDIN`) with `rows`, inside the transaction.
+async fn copy_in(
+    tx: &mut Transaction<'static, Postgres>,
+    statement: &str,
+    rows: &CopyText,
+) -> StoreResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut copy = tx.copy_in_raw(statement).await?;
+    if let Err(e) = copy.send(rows.as_bytes()).await {
+        // The server is told to abandon the COPY, so that the transaction can roll back.
+        let _ = copy.abort("sync1688: sending the rows failed").await;
+        return Err(e.into());
+    }
+    copy.finish().await?;
+    Ok(())
+}
+
 /// Deletes the lines that 1688 no longer lists on an updated order, unless the ERP has
 /// made them its own (received goods, a manual merchant SKU) or added them (no sub-item).
 async fn delete_vanished_lines(
@@ -2435,6 +2607,7 @@ async fn delete_vanished_lines(
                SELECT 1 FROM UNNEST($2::bigint[], $3::bigint[]) AS k (po_id, sub_item_id)
                WHERE k.po_id = l.purchase_order_id AND k.sub_item_id = l.sub_item_id_1688)",
     )
+    .persistent(PLANNED_AFRESH)
     .bind(&orders)
     .bind(&kept_po)
     .bind(&kept_sub)
