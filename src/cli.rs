@@ -123,6 +123,10 @@ pub struct SandboxArgs {
     /// Requests per second per app key before gw.QosAppFrequencyLimit (none by default).
     #[arg(long, value_name = "QPS")]
     pub rate_limit: Option<u32>,
+    /// Render every order for the order list before serving (as benchmarks do: the
+    /// first rendering is the sandbox's work, not the client's).
+    #[arg(long)]
+    pub prerender: bool,
 }
 
 #[derive(Debug, Args)]
@@ -142,7 +146,7 @@ pub struct BenchArgs {
     pub orders: usize,
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
     pub lines_per_order: u32,
-    /// Share (0 to 1) of the catalogue's SKUs mapped to merchant SKUs.
+    /// Share (0 to 1) of the orders' lines whose SKUs are mapped to merchant SKUs.
     #[arg(long, default_value_t = 0.4)]
     pub mapped_share: f64,
     /// Orders of the API-bound scenario.

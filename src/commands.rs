@@ -871,6 +871,7 @@ async fn sandbox_command(args: SandboxArgs) -> anyhow::Result<()> {
         error_rate: args.error_rate,
         latency: std::time::Duration::from_millis(args.latency_ms),
         rate_limit_qps: args.rate_limit,
+        prerender: args.prerender,
         ..sandbox::SandboxConfig::default()
     };
     sandbox::serve_forever(config, args.listen)

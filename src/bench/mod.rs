@@ -38,7 +38,7 @@ pub struct BenchOptions {
     pub scenarios: Vec<Scenario>,
     pub orders: usize,
     pub lines_per_order: u32,
-    /// Share of the catalogue's SKUs given a mapping to a merchant SKU.
+    /// Share of the orders' lines whose SKU is given a mapping to a merchant SKU.
     pub mapped_share: f64,
     pub api_orders: usize,
     pub api_latency_ms: u64,

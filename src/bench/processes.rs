@@ -21,6 +21,8 @@ pub struct SandboxSpec {
     pub seed: u64,
     pub latency_ms: u64,
     pub rate_limit: Option<u32>,
+    /// Have every order rendered before serving (`--prerender`).
+    pub prerender: bool,
 }
 
 /// A `sync1688 sandbox` child, killed when dropped.
@@ -41,6 +43,9 @@ impl SandboxProcess {
             .args(["--latency-ms", &spec.latency_ms.to_string()]);
         if let Some(n) = spec.lines_per_order {
             command.args(["--lines-per-order", &n.to_string()]);
+        }
+        if spec.prerender {
+            command.arg("--prerender");
         }
         if let Some(qps) = spec.rate_limit {
             command.args(["--rate-limit", &qps.to_string()]);

@@ -1,13 +1,15 @@
 //! The business APIs: the buyer's order list, order detail and parcels
 //! (1688-open-api.md §4.1, §4.2, §5).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde_json::{Value, json};
 
 use super::orders::Order;
 use super::params::Params;
 use super::render::{self, View};
-use super::server::Shared;
+use super::server::{Shared, World};
 use crate::api1688::time::parse_1688;
 
 /// `pageSize` when the client sends none (the doc's example value).
@@ -169,12 +171,7 @@ pub(crate) fn order_list(shared: &Shared, p: &Params, short_page: bool) -> Resul
     // Assembled from each order's JSON, as serde_json writes a map: keys sorted.
     let mut body = b"{\"result\":[".to_vec();
     for (i, id) in ids.iter().skip(start).take(take).enumerate() {
-        let json = state
-            .orders
-            .rendered(*id, view, |o| {
-                render::trade_info(o, &shared.catalogue, view).to_string()
-            })
-            .expect("a listed order exists");
+        let json = listed(shared, &mut state, *id, view).expect("a listed order exists");
         if i > 0 {
             body.push(b',');
         }
@@ -182,6 +179,22 @@ pub(crate) fn order_list(shared: &Shared, p: &Params, short_page: bool) -> Resul
     }
     body.extend_from_slice(format!("],\"totalRecord\":{}}}", ids.len()).as_bytes());
     Ok(body)
+}
+
+/// Order `id` as the order list shows it in `view`, rendered once per change.
+fn listed(shared: &Shared, state: &mut World, id: i64, view: View) -> Option<Arc<str>> {
+    state.orders.rendered(id, view, |o| {
+        render::trade_info(o, &shared.catalogue, view).to_string()
+    })
+}
+
+/// Renders every order as a plain order-list query (the one the sync sends) shows it.
+pub(crate) fn prerender_order_list(shared: &Shared) {
+    let mut state = shared.lock();
+    let ids: Vec<i64> = state.orders.keys().copied().collect();
+    for id in ids {
+        listed(shared, &mut state, id, View::default());
+    }
 }
 
 fn order_param(p: &Params) -> Result<i64, Value> {

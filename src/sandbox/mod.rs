@@ -256,6 +256,9 @@ pub struct SandboxConfig {
     pub access_token_ttl_secs: u64,
     /// Lifetime of a refresh token, days (1688: about half a year, X4 "约半年").
     pub refresh_token_ttl_days: u32,
+    /// Render every order as the order list shows it before serving, as a warm 1688
+    /// would have: benchmarks measure the client, not the sandbox's first rendering.
+    pub prerender: bool,
 }
 
 impl Default for SandboxConfig {
@@ -275,6 +278,7 @@ impl Default for SandboxConfig {
             max_page_size: 50,
             access_token_ttl_secs: 36_000,
             refresh_token_ttl_days: 180,
+            prerender: false,
         }
     }
 }
@@ -296,6 +300,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("max_page_size", &self.max_page_size)
             .field("access_token_ttl_secs", &self.access_token_ttl_secs)
             .field("refresh_token_ttl_days", &self.refresh_token_ttl_days)
+            .field("prerender", &self.prerender)
             .finish()
     }
 }
@@ -400,6 +405,12 @@ pub async fn start(config: SandboxConfig, listen: SocketAddr) -> std::io::Result
         rate_limited: Default::default(),
         state: Mutex::new(state),
     });
+    if shared.config.prerender {
+        let shared = shared.clone();
+        tokio::task::spawn_blocking(move || apis::prerender_order_list(&shared))
+            .await
+            .map_err(std::io::Error::other)?;
+    }
 
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
@@ -493,6 +504,23 @@ impl SandboxHandle {
                     status: status.to_owned(),
                 }
             })
+            .collect()
+    }
+
+    /// How many lines of the orders use each SKU, in the order of
+    /// [`SandboxHandle::offers`].
+    pub fn lines_per_sku(&self) -> Vec<usize> {
+        let c = &self.shared.catalogue;
+        let state = self.shared.lock();
+        let mut per_sku = vec![0; c.skus.len()];
+        for order in state.orders.values() {
+            for line in &order.lines {
+                per_sku[line.sku] += 1;
+            }
+        }
+        c.offers
+            .iter()
+            .flat_map(|offer| offer.skus.iter().map(|&sku| per_sku[sku]))
             .collect()
     }
 
