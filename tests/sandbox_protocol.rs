@@ -431,6 +431,32 @@ async fn pages_are_one_based_with_a_short_last_page_and_an_empty_page_past_the_e
 }
 
 #[tokio::test]
+async fn a_prerendered_sandbox_answers_the_same_pages_and_still_shows_changes() {
+    let plain = start(at_fixed_now(120)).await;
+    let warm = start(SandboxConfig {
+        prerender: true,
+        ..at_fixed_now(120)
+    })
+    .await;
+    let (plain_token, warm_token) = (token(&plain).await, token(&warm).await);
+    let page = |sb, token, page| async move { list(sb, token, &[("page", page)]).await.json() };
+    for number in ["1", "2", "3"] {
+        assert_eq!(
+            page(&warm, &warm_token, number).await,
+            page(&plain, &plain_token, number).await,
+            "page {number}"
+        );
+    }
+
+    let newest = warm.order_ids()[0];
+    warm.modify_order(newest, OrderChange::Pay);
+
+    let first = page(&warm, &warm_token, "1").await;
+    assert_eq!(first["result"][0]["baseInfo"]["id"], newest);
+    assert_eq!(first["result"][0]["baseInfo"]["status"], "waitsellersend");
+}
+
+#[tokio::test]
 async fn the_list_is_newest_first_by_create_time() {
     let sb = start(config(80)).await;
     let t = token(&sb).await;
