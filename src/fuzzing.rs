@@ -13,11 +13,12 @@
 //! corpora and deterministic mutations of them on the stable toolchain in every
 //! `cargo test`.
 
-use std::fmt::Display;
+use std::fmt::{Debug, Display};
 
 use serde_json::Value;
 
-use crate::api1688::client::{Api, classify};
+use crate::api1688::client::{Api, classify, classify_borrowed, read_order_list};
+use crate::api1688::json::JsonRef;
 use crate::api1688::{orders, products, purchasing, token};
 
 /// The statuses a body is tried with: each takes a different branch of the readers.
@@ -26,19 +27,25 @@ const STATUSES: [u16; 7] = [200, 400, 401, 404, 429, 500, 502];
 /// The offer a product answer is read for when the body names none.
 const ASKED_OFFER: i64 = 624_508_513_236;
 
-/// A `getBuyerOrderList` page, as `Client1688::buyer_order_list` reads it.
+/// A `getBuyerOrderList` page, as `Client1688::buyer_order_list` reads it (from a tree
+/// borrowed from the body), and read again through a `Value`: the two readers must agree
+/// on every body, so a difference panics like a crash.
 pub fn order_list(data: &[u8]) {
-    if let Some(body) = answer(Api::BUYER_ORDER_LIST.name, data) {
-        match orders::OrderListPage::from_body(&body) {
-            Ok(page) => {
-                for order in &page.orders {
-                    if let Err(e) = order {
-                        render(e);
-                    }
+    let api = Api::BUYER_ORDER_LIST.name;
+    let page = read_order_list(api, 200, data);
+    let through_value =
+        classify(api, 200, data).map(|body| orders::OrderListPage::from_body(&body));
+    assert_same(&page, &through_value);
+    match page {
+        Ok(Ok(page)) => {
+            for order in &page.orders {
+                if let Err(e) = order {
+                    render(e);
                 }
             }
-            Err(detail) => render(detail),
         }
+        Ok(Err(detail)) => render(detail),
+        Err(e) => render(e),
     }
 }
 
@@ -61,10 +68,14 @@ pub fn token_answer(data: &[u8]) {
     }
 }
 
-/// Any gateway answer, error bodies above all, sorted by `classify` under every status.
+/// Any gateway answer, error bodies above all, sorted by `classify` under every status,
+/// and by `classify_borrowed`, which must sort it the same and read the same JSON.
 pub fn gateway_answer(data: &[u8]) {
     for status in STATUSES {
-        if let Err(e) = classify("fuzz", status, data) {
+        let borrowed = classify_borrowed("fuzz", status, data).map(|tree| tree.to_value());
+        let answer = classify("fuzz", status, data);
+        assert_same(&borrowed, &answer);
+        if let Err(e) = answer {
             let _ = (e.is_transient(), e.is_rate_limit(), e.kind());
             render(e);
         }
@@ -162,6 +173,15 @@ fn answer(api: &str, data: &[u8]) -> Option<Value> {
 fn import_text(data: &[u8]) -> Option<String> {
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
     String::from_utf8(data.to_vec()).ok()
+}
+
+/// Panics when the borrowed reader and the `Value` reader disagree, in any detail.
+fn assert_same(borrowed: &impl Debug, through_value: &impl Debug) {
+    let (borrowed, through_value) = (format!("{borrowed:?}"), format!("{through_value:?}"));
+    assert!(
+        borrowed == through_value,
+        "the borrowed reader read\n{borrowed}\nwhere the Value reader read\n{through_value}"
+    );
 }
 
 /// Formats an error as a log line would.

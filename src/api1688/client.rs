@@ -10,7 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::error::{ApiError, snippet};
-use super::json;
+use super::json::{self, JsonRef};
+use super::node::{self, Node};
 use super::orders::{OrderListPage, parse_trade_info};
 use super::products;
 use super::signing;
@@ -75,6 +76,10 @@ pub enum OrderFilter {
     /// By last modification time (change tracking).
     Modified(SyncWindow),
 }
+
+/// How an answer (API name, HTTP status, body) becomes a call's result: [`classify`] for
+/// a `Value`, or a reader that classifies and reads the body in place.
+pub(crate) type Reader<T> = fn(&str, u16, &[u8]) -> Result<T, ApiError>;
 
 /// The client of one 1688 account. Cheap to share behind an `Arc`.
 pub struct Client1688 {
@@ -149,20 +154,11 @@ impl Client1688 {
         page: u32,
         page_size: u32,
     ) -> Result<OrderListPage, ApiError> {
-        let mut params = vec![
-            ("page".to_owned(), page.to_string()),
-            ("pageSize".to_owned(), page_size.to_string()),
-        ];
-        let (start_key, end_key, window) = match filter {
-            OrderFilter::Created(w) => ("createStartTime", "createEndTime", w),
-            OrderFilter::Modified(w) => ("modifyStartTime", "modifyEndTime", w),
-        };
-        params.push((start_key.to_owned(), format_1688(window.start)));
-        params.push((end_key.to_owned(), format_1688(window.end)));
-        // `isHis` must travel as the string: a bare boolean false was seen dropped.
-        params.push(("isHis".to_owned(), history.to_string()));
-        let body = self.call(Api::BUYER_ORDER_LIST, &params).await?;
-        OrderListPage::from_body(&body).map_err(|detail| ApiError::Malformed {
+        let params = order_list_params(filter, history, page, page_size);
+        let page = self
+            .call_with(Api::BUYER_ORDER_LIST, &params, read_order_list)
+            .await?;
+        page.map_err(|detail| ApiError::Malformed {
             api: Api::BUYER_ORDER_LIST.name.into(),
             detail,
         })
@@ -221,13 +217,23 @@ impl Client1688 {
     /// fresh token, retried with backoff and jitter while the failure is transient. A
     /// 401 refreshes the token and tries once more.
     pub async fn call(&self, api: Api, params: &[(String, String)]) -> Result<Value, ApiError> {
+        self.call_with(api, params, classify).await
+    }
+
+    /// [`Client1688::call`], with the answer read by `reader` instead of into a `Value`.
+    pub(crate) async fn call_with<T>(
+        &self,
+        api: Api,
+        params: &[(String, String)],
+        reader: Reader<T>,
+    ) -> Result<T, ApiError> {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.retry.min_delay)
             .with_max_delay(self.retry.max_delay)
             .with_max_times(self.retry.max_retries)
             .with_jitter();
         let pause = self.retry.rate_limit_pause;
-        (|| self.call_authorized(api, params))
+        (|| self.call_authorized(api, params, reader))
             .retry(backoff)
             .when(ApiError::is_transient)
             // A rate limit asks for a longer pause than a flaky connection.
@@ -249,21 +255,22 @@ impl Client1688 {
         api: Api,
         params: &[(String, String)],
     ) -> Result<Value, ApiError> {
-        self.call_authorized(api, params).await
+        self.call_authorized(api, params, classify).await
     }
 
-    async fn call_authorized(
+    async fn call_authorized<T>(
         &self,
         api: Api,
         params: &[(String, String)],
-    ) -> Result<Value, ApiError> {
+        reader: Reader<T>,
+    ) -> Result<T, ApiError> {
         let token = self.access_token().await?;
-        match self.send_signed(api, params, Some(&token)).await {
+        match self.send_signed(api, params, Some(&token), reader).await {
             Err(ApiError::Unauthorized { .. }) => {
                 tracing::info!(account = %self.account, api = api.name, "access token refused; refreshing it once");
                 self.tokens.invalidate(&token).await;
                 let token = self.access_token().await?;
-                self.send_signed(api, params, Some(&token)).await
+                self.send_signed(api, params, Some(&token), reader).await
             }
             other => other,
         }
@@ -361,12 +368,13 @@ impl Client1688 {
         Ok(grant)
     }
 
-    async fn send_signed(
+    async fn send_signed<T>(
         &self,
         api: Api,
         params: &[(String, String)],
         token: Option<&SecretString>,
-    ) -> Result<Value, ApiError> {
+        reader: Reader<T>,
+    ) -> Result<T, ApiError> {
         self.limiter.until_ready().await;
         let url_path = signing::url_path(1, api.namespace, api.name, &self.app_key);
         let timestamp = chrono::Utc::now().timestamp_millis().to_string();
@@ -389,7 +397,7 @@ impl Client1688 {
         let started = Instant::now();
         let response = self.http.post(&url).form(&form).send().await;
         let outcome = match self.read(api.name, response).await {
-            Ok((status, body)) => classify(api.name, status, &body),
+            Ok((status, body)) => reader(api.name, status, &body),
             Err(e) => Err(e),
         };
         let elapsed = started.elapsed();
@@ -414,7 +422,7 @@ impl Client1688 {
         &self,
         api: &str,
         response: reqwest::Result<reqwest::Response>,
-    ) -> Result<(u16, Vec<u8>), ApiError> {
+    ) -> Result<(u16, impl std::ops::Deref<Target = [u8]> + use<>), ApiError> {
         let transport = |e: reqwest::Error| {
             if e.is_timeout() {
                 ApiError::Timeout {
@@ -435,36 +443,98 @@ impl Client1688 {
         };
         let response = response.map_err(transport)?;
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(transport)?.to_vec();
+        // Kept as received rather than copied: order-list pages are large.
+        let body = response.bytes().await.map_err(transport)?;
         Ok((status, body))
     }
 }
 
+/// The parameters of one `getBuyerOrderList` page.
+pub(crate) fn order_list_params(
+    filter: OrderFilter,
+    history: bool,
+    page: u32,
+    page_size: u32,
+) -> Vec<(String, String)> {
+    let mut params = vec![
+        ("page".to_owned(), page.to_string()),
+        ("pageSize".to_owned(), page_size.to_string()),
+    ];
+    let (start_key, end_key, window) = match filter {
+        OrderFilter::Created(w) => ("createStartTime", "createEndTime", w),
+        OrderFilter::Modified(w) => ("modifyStartTime", "modifyEndTime", w),
+    };
+    params.push((start_key.to_owned(), format_1688(window.start)));
+    params.push((end_key.to_owned(), format_1688(window.end)));
+    // `isHis` must travel as the string: a bare boolean false was seen dropped.
+    params.push(("isHis".to_owned(), history.to_string()));
+    params
+}
+
 /// Sorts an answer into success or one of the documented failure shapes (§8).
 pub fn classify(api: &str, status: u16, body: &[u8]) -> Result<Value, ApiError> {
-    let api_name = || api.to_owned();
+    let value = parse_answer(api, status, body, serde_json::from_slice)?;
+    check_answer(api, status, body, &value)?;
+    Ok(value)
+}
+
+/// [`classify`], with the body read into a tree that borrows from it.
+pub fn classify_borrowed<'b>(api: &str, status: u16, body: &'b [u8]) -> Result<Node<'b>, ApiError> {
+    let tree = parse_answer(api, status, body, node::parse)?;
+    check_answer(api, status, body, &tree)?;
+    Ok(tree)
+}
+
+/// Reads a `getBuyerOrderList` answer as [`Client1688::buyer_order_list`] does: classified,
+/// then the page read from a tree borrowed from the body. A page that cannot be read is
+/// the inner error: a malformed page is not retried.
+pub fn read_order_list(
+    api: &str,
+    status: u16,
+    body: &[u8],
+) -> Result<Result<OrderListPage, String>, ApiError> {
+    let tree = classify_borrowed(api, status, body)?;
+    Ok(OrderListPage::from_body(&tree))
+}
+
+/// The first rules of [`classify`]: a 401 whatever the body, then a body that is not JSON.
+fn parse_answer<'b, T>(
+    api: &str,
+    status: u16,
+    body: &'b [u8],
+    parse: impl FnOnce(&'b [u8]) -> serde_json::Result<T>,
+) -> Result<T, ApiError> {
     if status == 401 {
-        return Err(ApiError::Unauthorized { api: api_name() });
+        return Err(ApiError::Unauthorized {
+            api: api.to_owned(),
+        });
     }
-    let value: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => {
-            return Err(if status >= 400 {
-                ApiError::Http {
-                    api: api_name(),
-                    status,
-                    snippet: snippet(body),
-                }
-            } else {
-                ApiError::Malformed {
-                    api: api_name(),
-                    detail: format!("not JSON ({e})"),
-                }
-            });
+    parse(body).map_err(|e| {
+        if status >= 400 {
+            ApiError::Http {
+                api: api.to_owned(),
+                status,
+                snippet: snippet(body),
+            }
+        } else {
+            ApiError::Malformed {
+                api: api.to_owned(),
+                detail: format!("not JSON ({e})"),
+            }
         }
-    };
+    })
+}
+
+/// The rest of [`classify`]'s rules, on an answer that is JSON.
+fn check_answer<'v>(
+    api: &str,
+    status: u16,
+    body: &[u8],
+    value: impl JsonRef<'v>,
+) -> Result<(), ApiError> {
+    let api_name = || api.to_owned();
     if let Some(code) = value.get("error_code").and_then(json::text) {
-        let message = json::field_text(&value, "error_message").unwrap_or_default();
+        let message = json::field_text(value, "error_message").unwrap_or_default();
         if code.contains("FrequencyLimit") || status == 429 {
             return Err(ApiError::RateLimited {
                 api: api_name(),
@@ -498,7 +568,7 @@ pub fn classify(api: &str, status: u16, body: &[u8]) -> Result<Value, ApiError> 
     let failed = value.get("success").and_then(json::boolean) == Some(false);
     let code = ["errorCode", "code"]
         .iter()
-        .find_map(|k| json::field_text(&value, k))
+        .find_map(|k| json::field_text(value, k))
         .filter(|c| c != "0" && c != "200");
     if failed || (code.is_some() && value.get("result").is_none()) {
         let message = [
@@ -509,7 +579,7 @@ pub fn classify(api: &str, status: u16, body: &[u8]) -> Result<Value, ApiError> 
             "errorInfo",
         ]
         .iter()
-        .find_map(|k| json::field_text(&value, k))
+        .find_map(|k| json::field_text(value, k))
         .unwrap_or_default();
         return Err(ApiError::Business {
             api: api_name(),
@@ -517,7 +587,7 @@ pub fn classify(api: &str, status: u16, body: &[u8]) -> Result<Value, ApiError> 
             message,
         });
     }
-    Ok(value)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -601,5 +671,44 @@ mod tests {
     fn a_normal_answer_passes() {
         let v = classify("x", 200, br#"{"result":[],"totalRecord":0}"#).unwrap();
         assert_eq!(v["totalRecord"].to_string(), "0");
+    }
+
+    #[test]
+    fn the_borrowed_classifier_sorts_every_answer_as_classify_does() {
+        let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+        let mut bodies: Vec<Vec<u8>> = ["gateway_answer", "order_list", "token_answer"]
+            .iter()
+            .flat_map(|target| std::fs::read_dir(fuzz.join(target)).unwrap())
+            .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+            .collect();
+        assert!(bodies.len() >= 15, "{} seeds", bodies.len());
+        for body in [
+            &br#"{"error_code":"401","error_message":"x"}"#[..],
+            br#"{"error_code":"gw.x","error_code":"gw.QosAppFrequencyLimit"}"#,
+            br#"{"error_code":429,"error_message":["x"]}"#,
+            br#"{"error_code":null,"success":"False","erroMsg":"\u4e2d"}"#,
+            br#"{"success":false,"success":true}"#,
+            br#"{"code":"0","errorCode":"E1","message":" ","errorInfo":"info"}"#,
+            br#"{"code":200}"#,
+            br#"{"code":"E","result":null}"#,
+            br#"[{"error_code":"x"}]"#,
+            br#"{"a":1,}"#,
+            b"",
+            b"\xFF{}",
+        ] {
+            bodies.push(body.to_vec());
+        }
+        for body in &bodies {
+            for status in [200, 400, 401, 404, 429, 500, 502] {
+                let borrowed = classify_borrowed("x", status, body).map(|tree| tree.to_value());
+                let value = classify("x", status, body);
+                assert_eq!(
+                    format!("{borrowed:?}"),
+                    format!("{value:?}"),
+                    "status {status}: {}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        }
     }
 }

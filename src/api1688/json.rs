@@ -1,17 +1,78 @@
 //! Lenient readers for 1688's JSON: ids arrive as numbers or strings, money as numbers
 //! or strings, booleans as `true` or `"true"`. serde_json's `arbitrary_precision` keeps
-//! each number's original text, so nothing passes through `f64`.
+//! each number's text, so nothing passes through `f64`.
+//!
+//! The readers see JSON through [`JsonRef`], so that one copy of them serves both a
+//! `serde_json::Value` and a [`Node`](super::node::Node) borrowed from the body (how
+//! order-list pages are read, without building a `Value`).
 
 use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use serde_json::Value;
 
+/// What a reader sees of one JSON value; numbers as their `arbitrary_precision` text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind<'v> {
+    Null,
+    Bool(bool),
+    Number(&'v str),
+    String(&'v str),
+    Array,
+    Object,
+}
+
+/// A JSON value in some tree, borrowed for `'v`.
+pub trait JsonRef<'v>: Copy {
+    type Items: Iterator<Item = Self>;
+
+    fn kind(self) -> Kind<'v>;
+
+    /// An object's member; the last one when a key is repeated.
+    fn get(self, key: &str) -> Option<Self>;
+
+    /// An array's items.
+    fn items(self) -> Option<Self::Items>;
+
+    /// The value as a `serde_json::Value`, for messages.
+    fn to_value(self) -> Value;
+
+    fn is_null(self) -> bool {
+        self.kind() == Kind::Null
+    }
+}
+
+impl<'v> JsonRef<'v> for &'v Value {
+    type Items = std::slice::Iter<'v, Value>;
+
+    fn kind(self) -> Kind<'v> {
+        match self {
+            Value::Null => Kind::Null,
+            Value::Bool(b) => Kind::Bool(*b),
+            Value::Number(n) => Kind::Number(n.as_str()),
+            Value::String(s) => Kind::String(s),
+            Value::Array(_) => Kind::Array,
+            Value::Object(_) => Kind::Object,
+        }
+    }
+
+    fn get(self, key: &str) -> Option<Self> {
+        Value::get(self, key)
+    }
+
+    fn items(self) -> Option<Self::Items> {
+        self.as_array().map(|items| items.iter())
+    }
+
+    fn to_value(self) -> Value {
+        self.clone()
+    }
+}
+
 /// A 64-bit id from a JSON number or string, exactly.
-pub fn id(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => parse_id(&n.to_string()),
-        Value::String(s) => parse_id(s),
+pub fn id<'v>(v: impl JsonRef<'v>) -> Option<i64> {
+    match v.kind() {
+        Kind::Number(s) | Kind::String(s) => parse_id(s),
         _ => None,
     }
 }
@@ -25,43 +86,62 @@ fn parse_id(s: &str) -> Option<i64> {
 }
 
 /// An exact decimal from a JSON number or string.
-pub fn decimal(v: &Value) -> Option<Decimal> {
-    let text = match v {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim().to_owned(),
+pub fn decimal<'v>(v: impl JsonRef<'v>) -> Option<Decimal> {
+    let text = match v.kind() {
+        Kind::Number(s) => s,
+        Kind::String(s) => s.trim(),
         _ => return None,
     };
     if text.is_empty() {
         return None;
     }
-    Decimal::from_str(&text)
-        .or_else(|_| Decimal::from_scientific(&text))
+    Decimal::from_str(text)
+        .or_else(|_| Decimal::from_scientific(text))
         .ok()
 }
 
 /// Text from a string, or the text of a number or boolean.
-pub fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+pub fn text<'v>(v: impl JsonRef<'v>) -> Option<String> {
+    text_str(v).map(str::to_owned)
+}
+
+/// [`text`], borrowed.
+pub fn text_str<'v>(v: impl JsonRef<'v>) -> Option<&'v str> {
+    match v.kind() {
+        Kind::String(s) | Kind::Number(s) => Some(s),
+        Kind::Bool(true) => Some("true"),
+        Kind::Bool(false) => Some("false"),
+        Kind::Null | Kind::Array | Kind::Object => None,
     }
 }
 
 /// A boolean from `true`/`false` or their strings.
-pub fn boolean(v: &Value) -> Option<bool> {
-    match v {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
-        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+pub fn boolean<'v>(v: impl JsonRef<'v>) -> Option<bool> {
+    match v.kind() {
+        Kind::Bool(b) => Some(b),
+        Kind::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Kind::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
         _ => None,
     }
 }
 
 /// A non-empty text field of an object.
-pub fn field_text(obj: &Value, key: &str) -> Option<String> {
-    obj.get(key).and_then(text).filter(|s| !s.trim().is_empty())
+pub fn field_text<'v>(obj: impl JsonRef<'v>, key: &str) -> Option<String> {
+    obj.get(key)
+        .and_then(text_str)
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_owned)
+}
+
+/// The items of an optional list: a missing or null member is an empty list; `None`
+/// when the member is something else.
+pub fn optional_list<'v, J: JsonRef<'v>>(v: Option<J>) -> Option<impl Iterator<Item = J>> {
+    let items = match v {
+        None => None,
+        Some(v) if v.is_null() => None,
+        Some(v) => Some(v.items()?),
+    };
+    Some(items.into_iter().flatten())
 }
 
 #[cfg(test)]

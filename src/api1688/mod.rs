@@ -3,6 +3,7 @@
 pub mod client;
 pub mod error;
 pub mod json;
+pub mod node;
 pub mod orders;
 pub mod products;
 pub mod purchasing;

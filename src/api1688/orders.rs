@@ -3,9 +3,8 @@
 //! data: an order without a usable id or creation time is an error, not a default.
 
 use rust_decimal::Decimal;
-use serde_json::Value;
 
-use super::json;
+use super::json::{self, JsonRef, Kind};
 use super::time::parse_1688;
 use crate::domain::{Line1688, Order1688, SupplierRef};
 
@@ -30,25 +29,21 @@ pub struct OrderListPage {
 impl OrderListPage {
     /// Reads a `getBuyerOrderList` body. A missing `result` is an empty page (1688 omits
     /// it past the last page); a `result` that is not a list is malformed.
-    pub fn from_body(body: &Value) -> Result<Self, String> {
+    pub fn from_body<'v>(body: impl JsonRef<'v>) -> Result<Self, String> {
         let total_record = body.get("totalRecord").and_then(json::id).map(|n| n as u64);
-        let items = match body.get("result") {
-            None | Some(Value::Null) => &[][..],
-            Some(Value::Array(items)) => items.as_slice(),
-            Some(_) => return Err("`result` is not a list".into()),
-        };
+        let items = json::optional_list(body.get("result")).ok_or("`result` is not a list")?;
         Ok(OrderListPage {
-            orders: items.iter().map(parse_trade_info).collect(),
+            orders: items.map(parse_trade_info).collect(),
             total_record,
         })
     }
 }
 
 /// Reads one `TradeInfo`.
-pub fn parse_trade_info(trade: &Value) -> Result<Order1688, OrderParseError> {
+pub fn parse_trade_info<'v>(trade: impl JsonRef<'v>) -> Result<Order1688, OrderParseError> {
     let base = trade
         .get("baseInfo")
-        .filter(|b| b.is_object())
+        .filter(|b| b.kind() == Kind::Object)
         .ok_or_else(|| OrderParseError {
             order_id: None,
             field: "baseInfo".into(),
@@ -75,12 +70,12 @@ pub fn parse_trade_info(trade: &Value) -> Result<Order1688, OrderParseError> {
     let created_at = created_at.ok_or_else(|| err("baseInfo.createTime", "missing".into()))?;
     let modified_at = time_field(base, "modifyTime").map_err(|p| err("baseInfo.modifyTime", p))?;
     let money = |key: &str| -> Result<Option<Decimal>, OrderParseError> {
-        match base.get(key) {
-            None | Some(Value::Null) => Ok(None),
+        match base.get(key).filter(|v| !v.is_null()) {
+            None => Ok(None),
             Some(v) => json::decimal(v).map(Some).ok_or_else(|| {
                 err(
                     &format!("baseInfo.{key}"),
-                    format!("`{v}` is not an amount"),
+                    format!("`{}` is not an amount", v.to_value()),
                 )
             }),
         }
@@ -91,13 +86,9 @@ pub fn parse_trade_info(trade: &Value) -> Result<Order1688, OrderParseError> {
         .map(|fen| fen / Decimal::ONE_HUNDRED)
         .unwrap_or_default();
 
-    let items = match trade.get("productItems") {
-        None | Some(Value::Null) => &[][..],
-        Some(Value::Array(items)) => items.as_slice(),
-        Some(_) => return Err(err("productItems", "not a list".into())),
-    };
+    let items = json::optional_list(trade.get("productItems"))
+        .ok_or_else(|| err("productItems", "not a list".into()))?;
     let lines = items
-        .iter()
         .enumerate()
         .map(|(i, item)| {
             parse_line(item, i)
@@ -150,15 +141,18 @@ pub fn parse_trade_info(trade: &Value) -> Result<Order1688, OrderParseError> {
     })
 }
 
-fn time_field(obj: &Value, key: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
-    match obj.get(key).and_then(json::text) {
+fn time_field<'v>(
+    obj: impl JsonRef<'v>,
+    key: &str,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    match obj.get(key).and_then(json::text_str) {
         None => Ok(None),
         Some(s) if s.trim().is_empty() => Ok(None),
-        Some(s) => parse_1688(&s).map(Some).map_err(|e| e.to_string()),
+        Some(s) => parse_1688(s).map(Some).map_err(|e| e.to_string()),
     }
 }
 
-fn parse_line(item: &Value, index: usize) -> Result<Line1688, (String, String)> {
+fn parse_line<'v>(item: impl JsonRef<'v>, index: usize) -> Result<Line1688, (String, String)> {
     let e = |field: &str, problem: &str| (field.to_owned(), problem.to_owned());
     let sub_item_id = item
         .get("subItemIDString")
@@ -174,14 +168,14 @@ fn parse_line(item: &Value, index: usize) -> Result<Line1688, (String, String)> 
         .get("quantity")
         .and_then(json::decimal)
         .ok_or_else(|| e("quantity", "missing or not a number"))?;
-    let unit_price = match item.get("price") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(json::decimal(v).ok_or_else(|| e("price", "not an amount"))?),
+    let optional_amount = |key: &str| match item.get(key).filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(v) => json::decimal(v)
+            .map(Some)
+            .ok_or_else(|| e(key, "not an amount")),
     };
-    let amount = match item.get("itemAmount") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(json::decimal(v).ok_or_else(|| e("itemAmount", "not an amount"))?),
-    };
+    let unit_price = optional_amount("price")?;
+    let amount = optional_amount("itemAmount")?;
     let (unit_price, amount) = match (unit_price, amount) {
         (Some(p), Some(a)) => (p, a),
         (Some(p), None) => {
@@ -200,10 +194,9 @@ fn parse_line(item: &Value, index: usize) -> Result<Line1688, (String, String)> 
     };
     let attributes = item
         .get("skuInfos")
-        .and_then(Value::as_array)
+        .and_then(JsonRef::items)
         .map(|infos| {
             infos
-                .iter()
                 .filter_map(|info| {
                     let name = json::field_text(info, "name")?;
                     let value = json::field_text(info, "value").unwrap_or_default();
@@ -230,6 +223,8 @@ fn parse_line(item: &Value, index: usize) -> Result<Line1688, (String, String)> 
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
 
     /// The documented example of getBuyerOrderList, trimmed (1688-open-api.md §4.1).
@@ -358,5 +353,191 @@ mod tests {
         assert_eq!(page.total_record, Some(0));
         let body: Value = serde_json::from_str(r#"{"result":"oops"}"#).unwrap();
         assert!(OrderListPage::from_body(&body).is_err());
+    }
+
+    /// An order-list body read as the client reads it (a tree borrowed from the body) and
+    /// through a `Value`, each shown with `Debug`, so that amounts must agree in scale and
+    /// errors in every word.
+    fn read_both_ways(body: &[u8]) -> (String, String) {
+        use crate::api1688::client::{classify, read_order_list};
+        let borrowed = read_order_list("getBuyerOrderList", 200, body);
+        let through_value =
+            classify("getBuyerOrderList", 200, body).map(|v| OrderListPage::from_body(&v));
+        (format!("{borrowed:?}"), format!("{through_value:?}"))
+    }
+
+    /// Asserts that both readers agree on every body, and that `orders` of them read at
+    /// least one order (so that agreeing is not only failing alike).
+    fn assert_both_ways_agree(bodies: &[Vec<u8>], orders: usize) {
+        let mut read = 0;
+        for body in bodies {
+            let (borrowed, through_value) = read_both_ways(body);
+            assert_eq!(borrowed, through_value, "{}", String::from_utf8_lossy(body));
+            read += usize::from(borrowed.contains("Ok(Order1688"));
+        }
+        assert!(read >= orders, "only {read} bodies read an order");
+    }
+
+    /// The committed fuzz seeds and regressions of the order readers, as bodies of
+    /// `getBuyerOrderList` (an order detail's `result` put into a list).
+    fn seed_bodies() -> Vec<Vec<u8>> {
+        let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+        let mut bodies = Vec::new();
+        for dir in ["seeds", "regressions"] {
+            for target in ["order_list", "order_detail"] {
+                let Ok(entries) = std::fs::read_dir(fuzz.join(dir).join(target)) else {
+                    continue;
+                };
+                for entry in entries {
+                    let body = std::fs::read(entry.unwrap().path()).unwrap();
+                    if target == "order_detail"
+                        && let Ok(mut v) = serde_json::from_slice::<Value>(&body)
+                        && let Some(result) = v.get_mut("result").map(Value::take)
+                    {
+                        v["result"] = Value::Array(vec![result]);
+                        bodies.push(v.to_string().into_bytes());
+                    }
+                    bodies.push(body);
+                }
+            }
+        }
+        bodies
+    }
+
+    #[test]
+    fn both_readers_agree_on_the_documented_sample_and_every_seed() {
+        let mut bodies = seed_bodies();
+        assert!(bodies.len() >= 10, "{} seeds", bodies.len());
+        bodies.push(DOC_SAMPLE.as_bytes().to_vec());
+        assert_both_ways_agree(&bodies, 8);
+    }
+
+    #[test]
+    fn both_readers_agree_on_every_cut_of_every_seed() {
+        let mut cuts = Vec::new();
+        for body in seed_bodies()
+            .into_iter()
+            .chain([DOC_SAMPLE.as_bytes().to_vec()])
+        {
+            for at in (0..body.len()).step_by(13) {
+                cuts.push(body[..at].to_vec());
+            }
+        }
+        assert_both_ways_agree(&cuts, 0);
+    }
+
+    #[test]
+    fn both_readers_agree_on_hostile_orders() {
+        let base = r#""id":"42","status":"x","createTime":"20180801104333000+0800""#;
+        let line = r#""productID":7,"quantity":2,"price":"1.5""#;
+        let orders = [
+            // Duplicate keys: the later wins, at every level.
+            format!(r#"{{"baseInfo":{{{base},"status":"first","status":"second"}},"productItems":[{{{line},"price":1,"price":"3.25"}}]}}"#),
+            format!(r#"{{"baseInfo":{{"id":1}},"baseInfo":{{{base}}}}}"#),
+            format!(r#"{{"baseInfo":{{{base}}},"productItems":"x","productItems":null}}"#),
+            // Escaped keys and strings.
+            format!(r#"{{"baseInfo":{{{base},"st\u0061tus":"\u4e2d\u6587","sellerLoginId":"\u5356\u5bb6","sellerContact":{{"companyName":"a\"b\\c"}}}}}}"#),
+            format!(r#"{{"b\u0061seInfo":{{{base}}},"productItems":[{{{line},"n\u0061me":"\u4e2d","skuInfos":[{{"name":"\u989c\u8272","value":"\u7ea2"}},{{"value":"no name"}},{{"name":" "}}]}}]}}"#),
+            // Numbers as strings, strings as numbers, ids past 2^53, both id fields.
+            r#"{"baseInfo":{"id":3657499272179232333,"status":7,"createTime":20180801104333000,"totalAmount":"0.10","shippingFee":"1e1","discount":"-3989"},"productItems":[{"productID":"574273466269","quantity":"1.0","itemAmount":"3.30","subItemIDString":"3657499272179232334","skuID":"12"}]}"#.to_owned(),
+            r#"{"baseInfo":{"id":58218860983545944,"idOfStr":"58218860983545941","status":"x","createTime":"20180801104333000+0800"}}"#.to_owned(),
+            r#"{"baseInfo":{"id":"58218860983545944","idOfStr":"","status":"x","createTime":"20180801104333000+0800"}}"#.to_owned(),
+            r#"{"baseInfo":{"id":5.8218860983545944e16,"status":"x","createTime":"20180801104333000+0800"}}"#.to_owned(),
+            // Nulls, blanks and booleans where text and amounts belong.
+            format!(r#"{{"baseInfo":{{{base},"totalAmount":null,"shippingFee":null,"sellerLoginId":" ","outOrderId":true,"modifyTime":null}},"productItems":[{{{line},"unit":null,"status":false,"specId":12,"itemAmount":null}}]}}"#),
+            format!(r#"{{"baseInfo":{{{base},"modifyTime":"  "}},"productItems":null}}"#),
+            // Nested junk where scalars belong, and the messages that quote it.
+            format!(r#"{{"baseInfo":{{{base},"shippingFee":{{"b":[1,{{"c":null}}],"a":"\u4e2d","a":true}}}}}}"#),
+            format!(r#"{{"baseInfo":{{{base},"discount":[1E2,-0,"x"]}}}}"#),
+            format!(r#"{{"baseInfo":{{{base}}},"productItems":[{{{line},"quantity":{{"x":1}}}}]}}"#),
+            format!(r#"{{"baseInfo":{{{base},"createTime":{{"t":1}}}}}}"#),
+            format!(r#"{{"baseInfo":{{{base}}},"productItems":[{line}]}}"#),
+            format!(r#"{{"baseInfo":{{{base}}},"productItems":[[],null,{{}}]}}"#),
+            r#"{"baseInfo":[]}"#.to_owned(),
+            r#"{"baseInfo":null}"#.to_owned(),
+            r#"[]"#.to_owned(),
+            r#""x""#.to_owned(),
+            // serde_json's private keys, which `Value` reads as a number or as JSON text.
+            format!(r#"{{"baseInfo":{{{base},"totalAmount":{{"$serde_json::private::Number":"1E2"}}}}}}"#),
+            format!(r#"{{"baseInfo":{{{base},"sellerLoginId":"s","sellerContact":{{"$serde_json::private::RawValue":"{{\"companyName\":\"\\u4e2d\"}}"}}}}}}"#),
+        ];
+        let page =
+            |orders: &[String]| format!(r#"{{"result":[{}],"totalRecord":"3"}}"#, orders.join(","));
+        let mut bodies: Vec<Vec<u8>> = orders
+            .iter()
+            .map(|o| page(std::slice::from_ref(o)).into_bytes())
+            .collect();
+        // A bad order leaves the rest of the page readable.
+        bodies.push(page(&orders).into_bytes());
+        for body in [
+            r#"{}"#,
+            r#"{"result":null,"totalRecord":12}"#,
+            r#"{"result":{"baseInfo":{}}}"#,
+            r#"{"result":"oops"}"#,
+            r#"{"result":[],"result":"oops"}"#,
+            r#"{"result":"oops","result":[]}"#,
+            r#"{"totalRecord":-1}"#,
+            r#"{"totalRecord":"99999999999999999999"}"#,
+            r#"{"result":[{"baseInfo":{"id":1}}],"errorCode":"0"}"#,
+            r#"{"errorCode":"PARAM_ERROR","errorMessage":"x"}"#,
+            r#"{"success":"FALSE","errorMsg":"stock"}"#,
+            r#"{"error_code":"gw.QosAppFrequencyLimit","error_message":"slow down"}"#,
+            r#"{"result":[{"baseInfo":{"id":1}}]"#,
+            "<html>502</html>",
+        ] {
+            bodies.push(body.as_bytes().to_vec());
+        }
+        assert_both_ways_agree(&bodies, 10);
+    }
+
+    #[tokio::test]
+    async fn both_readers_agree_on_the_sandboxs_real_pages() {
+        use crate::api1688::client::{Api, Client1688, OrderFilter};
+        use crate::config::{Settings, Sources};
+        use crate::domain::SyncWindow;
+        use crate::sandbox::{self, SandboxConfig};
+
+        let config = SandboxConfig {
+            orders: 150,
+            lines_per_order: Some(3),
+            ..SandboxConfig::default()
+        };
+        let sandbox = sandbox::start(config.clone(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let settings = Settings::load(&Sources::inline(format!(
+            "[[accounts]]\nname = \"t\"\napp_key = \"{}\"\napp_secret = \"{}\"\n\
+             refresh_token = \"{}\"\napi_base = \"{}\"\ndefault_warehouse = \"W\"",
+            config.app_key,
+            config.app_secret,
+            config.refresh_token,
+            sandbox.base_url()
+        )))
+        .unwrap();
+        let client = Client1688::new(&settings.accounts[0], &settings.api, None).unwrap();
+        let window = SyncWindow {
+            start: sandbox.now() - chrono::TimeDelta::days(10),
+            end: sandbox.now() + chrono::TimeDelta::minutes(1),
+        };
+        let mut bodies = Vec::new();
+        for page in 1..=4 {
+            let params = super::super::client::order_list_params(
+                OrderFilter::Created(window),
+                false,
+                page,
+                50,
+            );
+            let body = client
+                .call_with(Api::BUYER_ORDER_LIST, &params, |_, _, body| {
+                    Ok(body.to_vec())
+                })
+                .await
+                .unwrap();
+            bodies.push(body);
+        }
+        sandbox.shutdown().await;
+        assert_both_ways_agree(&bodies, 3);
+        let (borrowed, _) = read_both_ways(&bodies[0]);
+        assert_eq!(borrowed.matches("Ok(Order1688").count(), 50);
     }
 }
