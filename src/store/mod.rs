@@ -538,6 +538,13 @@ pub struct DraftEdit {
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
+    /// How many batches of one run may be written at once, each in its own
+    /// transaction. They hold different orders (a run writes each order once), so
+    /// PostgreSQL writes them side by side; SQLite has one writer.
+    fn concurrent_writes(&self) -> usize {
+        1
+    }
+
     /// Applies the embedded migrations of this backend.
     async fn migrate(&self) -> StoreResult<()>;
 

@@ -155,10 +155,10 @@ impl PostgresStore {
         new_orders: NewOrders,
     ) -> StoreResult<PageOutcome> {
         let fence = shared::fence_for(&target.account, target.fence.as_ref())?;
-        let mut tx = self.pool.begin().await?;
+        let state = read_batch_state(&self.pool, &target.account, orders, fence).await?;
         // Orders we created and placed are written to their purchase order, never
         // imported as new ones.
-        let claimed = find_claimed(&mut tx, &target.account, orders).await?;
+        let claimed = shared::claimed_orders(orders, &state.linked, &state.by_out_order_id);
         let filtered: Vec<IncomingOrder>;
         let orders = if claimed.is_empty() {
             orders
@@ -171,33 +171,12 @@ impl PostgresStore {
                 .collect();
             &filtered
         };
-        let order_ids = shared::page_order_ids(orders);
-
-        let rows = sqlx::query(
-            "SELECT k.order_id, p.id, p.content_hash, t.order_id_1688 IS NOT NULL AS tombstoned
-             FROM UNNEST($2::bigint[]) AS k (order_id)
-             LEFT JOIN purchase_orders p ON p.account = $1 AND p.order_id_1688 = k.order_id
-             LEFT JOIN sync_tombstones t ON t.account = $1 AND t.order_id_1688 = k.order_id",
-        )
-        .persistent(PLANNED_AFRESH)
-        .bind(&target.account)
-        .bind(&order_ids)
-        .fetch_all(&mut *tx)
-        .await?;
-        let (existing, tombstoned) = rows::page_state(&rows)?;
-        let plan = PagePlan::new(orders, &existing, &tombstoned);
+        let plan = PagePlan::new(orders, &state.existing, &state.tombstoned);
         if plan.writes_nothing() && claimed.is_empty() {
-            // Read only: nothing to commit, and rolling back writes nothing either. The
-            // fence is still checked, without locking (a lock would write WAL), so that a
-            // writer that lost its lease learns it on its next page, written or not.
-            let held = match fence {
-                Some(f) => fence_held(&mut tx, f, FENCE_CHECK).await?,
-                None => true,
-            };
-            tx.rollback().await?;
-            return plan.outcome_unwritten(fence, held);
+            return plan.outcome_unwritten(fence, state.fence_held);
         }
 
+        let mut tx = self.pool.begin().await?;
         let (claimed_updated, claimed_unchanged) =
             write_claimed(&mut tx, &target.account, &claimed).await?;
         let mut po_ids = HashMap::new();
@@ -299,6 +278,12 @@ const ANALYZE_AFTER_INSERTS: u64 = 1000;
 impl Store for PostgresStore {
     fn backend(&self) -> Backend {
         Backend::Postgres
+    }
+
+    /// Two: while one transaction waits on its COPY or its COMMIT, the next batch is
+    /// already on its way; the database, not the network, sets the pace.
+    fn concurrent_writes(&self) -> usize {
+        2
     }
 
     async fn migrate(&self) -> StoreResult<()> {
@@ -1827,10 +1812,6 @@ const FENCE_LOCK: &str = "SELECT 1 FROM sync_leases
      WHERE account = $1 AND owner = $2 AND generation = $3 AND lease_until > clock_timestamp()
      FOR SHARE";
 
-/// The same check for a transaction that writes nothing.
-const FENCE_CHECK: &str = "SELECT 1 FROM sync_leases
-     WHERE account = $1 AND owner = $2 AND generation = $3 AND lease_until > clock_timestamp()";
-
 /// Whether `fence` still holds the lease: same owner and generation, not expired.
 async fn fence_held(
     tx: &mut Transaction<'static, Postgres>,
@@ -1915,26 +1896,61 @@ fn notify_payloads(account: &str, created: &[i64], updated: &[i64]) -> Vec<Strin
     out
 }
 
-/// The orders of the page that belong to purchase orders created in the ERP (see
-/// [`shared::claimed_orders`]), with the id of their purchase order.
-async fn find_claimed<'a>(
-    tx: &mut Transaction<'static, Postgres>,
+/// What the database holds of a batch's orders, read before its transaction: under
+/// READ COMMITTED each statement sees a snapshot of its own, inside a transaction or
+/// not. A batch that writes nothing (all of a re-sync) then costs one round trip, not
+/// the five of BEGIN, three reads and ROLLBACK.
+struct BatchState {
+    existing: HashMap<i64, shared::ExistingOrder>,
+    tombstoned: HashSet<i64>,
+    /// Purchase orders created in the ERP, by the 1688 order they were placed as.
+    linked: HashMap<i64, i64>,
+    /// Purchase orders created in the ERP, by the outOrderId they were placed with.
+    by_out_order_id: HashMap<String, i64>,
+    /// Whether the fence, if any, still holds the lease. Checked without locking (a
+    /// lock would write WAL), so that a writer that lost its lease learns it at its next
+    /// batch, written or not; a batch that writes locks it before COMMIT.
+    fence_held: bool,
+}
+
+async fn read_batch_state(
+    pool: &PgPool,
     account: &str,
-    orders: &'a [IncomingOrder],
-) -> StoreResult<Vec<(i64, &'a IncomingOrder)>> {
+    orders: &[IncomingOrder],
+    fence: Option<&Fence>,
+) -> StoreResult<BatchState> {
     let order_ids = shared::page_order_ids(orders);
-    let links = sqlx::query(
-        "SELECT order_id_1688, purchase_order_id AS id FROM purchase_order_links
-         WHERE account = $1 AND order_id_1688 = ANY($2)",
+    let rows = sqlx::query(
+        "SELECT k.order_id, p.id, p.content_hash,
+                EXISTS (SELECT 1 FROM sync_tombstones t
+                        WHERE t.account = $1 AND t.order_id_1688 = k.order_id) AS tombstoned,
+                (SELECT l.purchase_order_id FROM purchase_order_links l
+                 WHERE l.account = $1 AND l.order_id_1688 = k.order_id) AS linked_po,
+                $3::text IS NULL
+                OR EXISTS (SELECT 1 FROM sync_leases s
+                           WHERE s.account = $1 AND s.owner = $3 AND s.generation = $4
+                             AND s.lease_until > clock_timestamp()) AS fence_held
+         FROM UNNEST($2::bigint[]) AS k (order_id)
+         LEFT JOIN purchase_orders p ON p.account = $1 AND p.order_id_1688 = k.order_id",
     )
     .persistent(PLANNED_AFRESH)
     .bind(account)
     .bind(&order_ids)
-    .fetch_all(&mut **tx)
+    .bind(fence.map(|f| f.owner.as_str()))
+    .bind(fence.map(|f| f.generation))
+    .fetch_all(pool)
     .await?;
-    let linked = rows::ids_by_int(&links, "order_id_1688")?;
+    let (existing, tombstoned) = rows::page_state(&rows)?;
+    let mut linked = HashMap::new();
+    let mut fence_held = fence.is_none();
+    for row in &rows {
+        if let Some(po) = row.opt_int("linked_po")? {
+            linked.insert(row.int("order_id")?, po);
+        }
+        fence_held = row.flag("fence_held")?;
+    }
     let out_ids = shared::page_out_order_ids(orders);
-    let by_out = if out_ids.is_empty() {
+    let by_out_order_id = if out_ids.is_empty() {
         HashMap::new()
     } else {
         let rows = sqlx::query(
@@ -1944,11 +1960,17 @@ async fn find_claimed<'a>(
         .persistent(PLANNED_AFRESH)
         .bind(account)
         .bind(&out_ids)
-        .fetch_all(&mut **tx)
+        .fetch_all(pool)
         .await?;
         rows::ids_by_text(&rows, "out_order_id_sync")?
     };
-    Ok(shared::claimed_orders(orders, &linked, &by_out))
+    Ok(BatchState {
+        existing,
+        tombstoned,
+        linked,
+        by_out_order_id,
+        fence_held,
+    })
 }
 
 /// Writes the orders that belong to created purchase orders: records the link, and for a
@@ -2120,31 +2142,58 @@ async fn upsert_suppliers(
     if suppliers.is_empty() {
         return Ok(HashMap::new());
     }
+    // Suppliers already stored as given are only read: an upsert would lock their rows
+    // until COMMIT, and batches written side by side share suppliers.
     let login: Vec<&str> = suppliers.iter().map(|s| s.login_id.as_str()).collect();
-    let member: Vec<Option<&str>> = suppliers.iter().map(|s| s.member_id.as_deref()).collect();
-    let name: Vec<Option<&str>> = suppliers.iter().map(|s| s.name.as_deref()).collect();
-    // The WHERE keeps unchanged suppliers from being rewritten; their ids come from the
-    // SELECT that follows.
-    sqlx::query(
+    let stored = sqlx::query(
+        "SELECT login_id_1688, id, member_id_1688, name FROM suppliers
+         WHERE login_id_1688 = ANY($1)",
+    )
+    .bind(&login)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut ids = HashMap::with_capacity(suppliers.len());
+    let mut as_stored = HashSet::new();
+    for row in &stored {
+        let login_id = row.text("login_id_1688")?;
+        let (member, name) = (row.opt_text("member_id_1688")?, row.opt_text("name")?);
+        let wanted = suppliers.iter().find(|s| s.login_id == login_id);
+        if wanted.is_some_and(|s| {
+            s.member_id
+                .as_ref()
+                .is_none_or(|m| Some(m) == member.as_ref())
+                && s.name.as_ref().is_none_or(|n| Some(n) == name.as_ref())
+        }) {
+            as_stored.insert(login_id.clone());
+        }
+        ids.insert(login_id, row.int("id")?);
+    }
+    let changed: Vec<&SupplierRef> = suppliers
+        .iter()
+        .filter(|s| !as_stored.contains(&s.login_id))
+        .collect();
+    if changed.is_empty() {
+        return Ok(ids);
+    }
+    let login: Vec<&str> = changed.iter().map(|s| s.login_id.as_str()).collect();
+    let member: Vec<Option<&str>> = changed.iter().map(|s| s.member_id.as_deref()).collect();
+    let name: Vec<Option<&str>> = changed.iter().map(|s| s.name.as_deref()).collect();
+    let rows = sqlx::query(
         "INSERT INTO suppliers AS s (login_id_1688, member_id_1688, name)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[])
          ON CONFLICT (login_id_1688) DO UPDATE
          SET member_id_1688 = coalesce(EXCLUDED.member_id_1688, s.member_id_1688),
              name = coalesce(EXCLUDED.name, s.name),
              updated_at = now()
-         WHERE (s.member_id_1688, s.name) IS DISTINCT FROM
-               (coalesce(EXCLUDED.member_id_1688, s.member_id_1688), coalesce(EXCLUDED.name, s.name))",
+         RETURNING login_id_1688, id",
     )
     .bind(&login)
     .bind(&member)
     .bind(&name)
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
-    let rows = sqlx::query("SELECT login_id_1688, id FROM suppliers WHERE login_id_1688 = ANY($1)")
-        .bind(&login)
-        .fetch_all(&mut **tx)
-        .await?;
-    rows::ids_by_text(&rows, "login_id_1688")
+    ids.extend(rows::ids_by_text(&rows, "login_id_1688")?);
+    Ok(ids)
 }
 
 /// How a batch writes the orders it has not stored yet.

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -14,7 +16,9 @@ use crate::config::{AccountSettings, SyncSettings};
 use rust_decimal::Decimal;
 
 use crate::domain::{IncomingOrder, MappingTable, RunKind, RunStatus, SkuMapping, SyncWindow};
-use crate::store::{Fence, Numbered, PageOutcome, PageTarget, RunCounts, Store, StoreError};
+use crate::store::{
+    Fence, Numbered, PageOutcome, PageTarget, RunCounts, Store, StoreError, StoreResult,
+};
 
 /// How a run ended, for the caller and the log.
 #[derive(Debug, Clone)]
@@ -158,12 +162,13 @@ impl SyncJob<'_> {
             seen: HashSet::new(),
             received: 0,
             pending: Vec::new(),
+            writing: FuturesUnordered::new(),
         };
         let mut complete = true;
         for history in history_passes(filter, Utc::now()) {
             complete &= self.pass(filter, history, &mut writer, report).await?;
         }
-        writer.flush(report).await?;
+        writer.finish(report).await?;
         report.complete = complete;
         // A creation window that came back short is a 1688 fault worth a failed run (the
         // next run repeats the window); a changes window can shrink legitimately while it
@@ -363,6 +368,9 @@ struct PageWriter<'a> {
     received: u64,
     /// Whole pages read but not written yet.
     pending: Vec<IncomingOrder>,
+    /// Batches being written (each its own transaction), at most
+    /// [`Store::concurrent_writes`] at once; each resolves to its size and outcome.
+    writing: FuturesUnordered<BoxFuture<'a, StoreResult<(usize, PageOutcome)>>>,
 }
 
 /// Orders written per transaction: whole pages, a few at a time. A transaction per page
@@ -370,7 +378,7 @@ struct PageWriter<'a> {
 /// database still leaves whole pages, and at most this many orders to read again.
 pub const WRITE_BATCH_ORDERS: usize = 200;
 
-impl PageWriter<'_> {
+impl<'a> PageWriter<'a> {
     /// Takes one page, written with the next ones in one transaction once they reach
     /// [`WRITE_BATCH_ORDERS`] (or by [`PageWriter::flush`]); returns how many of its
     /// orders were new to this run.
@@ -416,19 +424,61 @@ impl PageWriter<'_> {
         Ok(fresh)
     }
 
-    /// Writes the pages taken so far in one transaction.
+    /// Starts writing the pages taken so far in one transaction, beside the batches
+    /// already being written; waits while too many are.
     async fn flush(&mut self, report: &mut RunReport) -> Result<(), Stop> {
-        if self.pending.is_empty() {
-            return Ok(());
+        if !self.pending.is_empty() {
+            let batch = std::mem::take(&mut self.pending);
+            let (store, target) = (self.store, self.target);
+            self.writing.push(Box::pin(async move {
+                let outcome = store.write_page(target, &batch).await?;
+                Ok((batch.len(), outcome))
+            }));
         }
-        let outcome: PageOutcome = self.store.write_page(self.target, &self.pending).await?;
+        while self.writing.len() >= self.store.concurrent_writes().max(1) {
+            self.wait_for_one(report).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is left and waits for every batch.
+    async fn finish(&mut self, report: &mut RunReport) -> Result<(), Stop> {
+        self.flush(report).await?;
+        while !self.writing.is_empty() {
+            self.wait_for_one(report).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for one batch. When it failed, the batches written beside it are still
+    /// waited for (they hold other orders, and are whole either way), so that what
+    /// the failure leaves behind does not depend on which finished first.
+    async fn wait_for_one(&mut self, report: &mut RunReport) -> Result<(), Stop> {
+        let Some(written) = self.writing.next().await else {
+            return Ok(());
+        };
+        match written {
+            Ok(written) => {
+                self.count(written, report);
+                Ok(())
+            }
+            Err(e) => {
+                while let Some(other) = self.writing.next().await {
+                    if let Ok(written) = other {
+                        self.count(written, report);
+                    }
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    fn count(&self, (orders, outcome): (usize, PageOutcome), report: &mut RunReport) {
         report.counts.orders_inserted += outcome.inserted;
         report.counts.orders_updated += outcome.updated;
         report.counts.orders_unchanged += outcome.unchanged;
         report.counts.orders_skipped += outcome.skipped;
-        tracing::debug!(account = %self.target.account, orders = self.pending.len(), inserted = outcome.inserted, updated = outcome.updated, unchanged = outcome.unchanged, "pages written");
-        self.pending.clear();
-        Ok(())
+        tracing::debug!(account = %self.target.account, orders, inserted = outcome.inserted, updated = outcome.updated, unchanged = outcome.unchanged, "pages written");
     }
 }
 
