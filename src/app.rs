@@ -9,7 +9,7 @@ use chrono::{NaiveDate, TimeDelta, Utc};
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
-use crate::api1688::{ApiError, Client1688, OrderFilter};
+use crate::api1688::{self, ApiError, Client1688, OrderFilter};
 use crate::config::Settings;
 use crate::daemon::lease::LeaseKeeper;
 use crate::domain::RunKind;
@@ -92,10 +92,16 @@ impl Application {
         .await?;
         store.migrate().await?;
         let mut clients = BTreeMap::new();
+        let http = api1688::http_client(&settings.api)?;
         for account in &settings.accounts {
             clients.insert(
                 account.name.clone(),
-                Client1688::new(account, &settings.api, settings.daemon.state_dir.as_deref())?,
+                Client1688::with_http(
+                    account,
+                    &settings.api,
+                    settings.daemon.state_dir.as_deref(),
+                    http.clone(),
+                ),
             );
         }
         Ok(Application {

@@ -103,6 +103,21 @@ impl std::fmt::Debug for Client1688 {
     }
 }
 
+/// An HTTP client for 1688 calls. Accounts share one: each client holds its own copy
+/// of the system's root certificates and its own connection pool, which an idle daemon
+/// with many accounts would otherwise keep as many times over.
+pub fn http_client(api: &ApiSettings) -> Result<reqwest::Client, ApiError> {
+    reqwest::Client::builder()
+        .timeout(api.timeout)
+        .connect_timeout(api.timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("sync1688/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ApiError::Transport {
+            api: "client".into(),
+            message: e.without_url().to_string(),
+        })
+}
+
 impl Client1688 {
     /// `state_dir` keeps the account's refresh token across restarts (see
     /// [`TokenStore`]); without one, tokens live in memory only.
@@ -111,20 +126,22 @@ impl Client1688 {
         api: &ApiSettings,
         state_dir: Option<&std::path::Path>,
     ) -> Result<Arc<Self>, ApiError> {
-        let http = reqwest::Client::builder()
-            .timeout(api.timeout)
-            .connect_timeout(api.timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("sync1688/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ApiError::Transport {
-                api: "client".into(),
-                message: e.without_url().to_string(),
-            })?;
+        Ok(Self::with_http(account, api, state_dir, http_client(api)?))
+    }
+
+    /// As [`Client1688::new`], over an HTTP client that other accounts share (see
+    /// [`http_client`]).
+    pub fn with_http(
+        account: &AccountSettings,
+        api: &ApiSettings,
+        state_dir: Option<&std::path::Path>,
+        http: reqwest::Client,
+    ) -> Arc<Self> {
         let rps = NonZeroU32::new(account.requests_per_second).unwrap_or(NonZeroU32::MIN);
         // Evenly spaced requests (no burst): a burst that leaves on time can still arrive
         // bunched and trip 1688's own limiter.
         let quota = Quota::per_second(rps).allow_burst(NonZeroU32::MIN);
-        Ok(Arc::new(Client1688 {
+        Arc::new(Client1688 {
             http,
             account: account.name.clone(),
             app_key: account.app_key.clone(),
@@ -138,7 +155,7 @@ impl Client1688 {
             ),
             limiter: RateLimiter::direct(quota),
             retry: RetryPolicy::from(api),
-        }))
+        })
     }
 
     pub fn account(&self) -> &str {

@@ -12,6 +12,6 @@ pub mod time;
 pub mod token;
 pub mod token_store;
 
-pub use client::{Api, Client1688, OrderFilter, RetryPolicy};
+pub use client::{Api, Client1688, OrderFilter, RetryPolicy, http_client};
 pub use error::ApiError;
 pub use orders::{OrderListPage, OrderParseError};
