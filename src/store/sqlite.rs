@@ -55,6 +55,11 @@ const CHUNK: usize = 500;
 /// between, whereas an immediate one waits for the busy timeout.
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
+/// For `.persistent(…)` of statements built for the rows at hand (`QueryBuilder`): one
+/// text per row count, each a large program once prepared. Cached, they piled up in
+/// every pooled connection's statement cache: 100 MiB and more over a cold sync.
+const UNCACHED: bool = false;
+
 /// The store on a SQLite database file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -296,7 +301,7 @@ impl Store for SqliteStore {
                 " ON CONFLICT (sku) DO UPDATE SET gtin = excluded.gtin, name = excluded.name, updated_at = ",
                 now!()
             ));
-            qb.build().execute(&mut *tx).await?;
+            qb.build().persistent(UNCACHED).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(plan.outcome())
@@ -369,7 +374,7 @@ impl Store for SqliteStore {
                 " quantity_ratio = excluded.quantity_ratio, updated_at = ",
                 now!()
             ));
-            qb.build().execute(&mut *tx).await?;
+            qb.build().persistent(UNCACHED).execute(&mut *tx).await?;
         }
 
         let keys: Vec<(i64, &str)> = plan
@@ -539,7 +544,7 @@ impl Store for SqliteStore {
                         (excluded.sku_id_1688, excluded.attributes, excluded.price,
                          excluded.cargo_number, excluded.stock)"
             ));
-            qb.build().execute(&mut *tx).await?;
+            qb.build().persistent(UNCACHED).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(change)
@@ -1119,7 +1124,7 @@ impl Store for SqliteStore {
                     .push_bind(l.merchant_sku.clone())
                     .push_bind(dec(&l.quantity));
             });
-            qb.build().execute(&mut *tx).await?;
+            qb.build().persistent(UNCACHED).execute(&mut *tx).await?;
         }
         // Decimals are text: the sums are made here, from the values read under the
         // write lock, and travel as JSON strings so that they stay exact.
@@ -1187,7 +1192,7 @@ impl Store for SqliteStore {
                 " ON CONFLICT (warehouse_id, merchant_sku) DO UPDATE SET on_hand = excluded.on_hand, updated_at = ",
                 now!()
             ));
-            qb.build().execute(&mut *tx).await?;
+            qb.build().persistent(UNCACHED).execute(&mut *tx).await?;
         }
         sqlx::query(
             "INSERT INTO inventory_movements (warehouse_id, merchant_sku, quantity, reason, receipt_id, receipt_line_id)
@@ -2068,7 +2073,7 @@ async fn upsert_suppliers(
                     (coalesce(excluded.member_id_1688, suppliers.member_id_1688),
                      coalesce(excluded.name, suppliers.name))"
         ));
-        qb.build().execute(&mut **tx).await?;
+        qb.build().persistent(UNCACHED).execute(&mut **tx).await?;
     }
     let logins: Vec<&str> = suppliers.iter().map(|s| s.login_id.as_str()).collect();
     let rows = sqlx::query(
@@ -2145,7 +2150,7 @@ async fn upsert_orders(
               RETURNING order_id_1688, id"
         ));
         po_ids.extend(rows::ids_by_int(
-            &qb.build().fetch_all(&mut **tx).await?,
+            &qb.build().persistent(UNCACHED).fetch_all(&mut **tx).await?,
             "order_id_1688",
         )?);
     }
@@ -2236,7 +2241,7 @@ async fn upsert_lines(
                          (excluded.merchant_sku, excluded.mapping_status, excluded.mapping_source,
                           excluded.merchant_quantity, excluded.merchant_unit_cost))"
         ));
-        qb.build().execute(&mut **tx).await?;
+        qb.build().persistent(UNCACHED).execute(&mut **tx).await?;
     }
     Ok(())
 }
