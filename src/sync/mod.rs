@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::AbortOnDropHandle;
@@ -148,15 +147,15 @@ impl SyncJob<'_> {
             .await?;
         let loaded = self.store.load_mappings().await?;
         let mappings = MappingTable::new(loaded.iter().cloned());
-        let target = PageTarget {
+        let target = Arc::new(PageTarget {
             account: self.account.name.clone(),
             warehouse_id,
             run_id,
             fence: self.fence.clone(),
-        };
+        });
         let mut writer = PageWriter {
-            store: self.store.as_ref(),
-            target: &target,
+            store: self.store.clone(),
+            target,
             mappings: &mappings,
             filter,
             seen: HashSet::new(),
@@ -358,8 +357,8 @@ impl SyncJob<'_> {
 
 /// Writes pages and keeps the run's tallies.
 struct PageWriter<'a> {
-    store: &'a dyn Store,
-    target: &'a PageTarget,
+    store: Arc<dyn Store>,
+    target: Arc<PageTarget>,
     mappings: &'a MappingTable,
     filter: OrderFilter,
     /// Orders already handled in this run: 1688 can repeat an order on two pages.
@@ -368,9 +367,11 @@ struct PageWriter<'a> {
     received: u64,
     /// Whole pages read but not written yet.
     pending: Vec<IncomingOrder>,
-    /// Batches being written (each its own transaction), at most
-    /// [`Store::concurrent_writes`] at once; each resolves to its size and outcome.
-    writing: FuturesUnordered<BoxFuture<'a, StoreResult<(usize, PageOutcome)>>>,
+    /// Batches being written, each its own transaction in a task of its own (so that
+    /// it goes on while pages are read), at most [`Store::concurrent_writes`] at once;
+    /// each resolves to its size and outcome. Dropped with the run, they are aborted
+    /// and roll back.
+    writing: FuturesUnordered<AbortOnDropHandle<StoreResult<(usize, PageOutcome)>>>,
 }
 
 /// Orders written per transaction: whole pages, a few at a time. A transaction per page
@@ -429,11 +430,12 @@ impl<'a> PageWriter<'a> {
     async fn flush(&mut self, report: &mut RunReport) -> Result<(), Stop> {
         if !self.pending.is_empty() {
             let batch = std::mem::take(&mut self.pending);
-            let (store, target) = (self.store, self.target);
-            self.writing.push(Box::pin(async move {
-                let outcome = store.write_page(target, &batch).await?;
-                Ok((batch.len(), outcome))
-            }));
+            let (store, target) = (self.store.clone(), self.target.clone());
+            self.writing
+                .push(AbortOnDropHandle::new(tokio::spawn(async move {
+                    let outcome = store.write_page(&target, &batch).await?;
+                    Ok((batch.len(), outcome))
+                })));
         }
         while self.writing.len() >= self.store.concurrent_writes().max(1) {
             self.wait_for_one(report).await?;
@@ -457,14 +459,14 @@ impl<'a> PageWriter<'a> {
         let Some(written) = self.writing.next().await else {
             return Ok(());
         };
-        match written {
+        match written.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic())) {
             Ok(written) => {
                 self.count(written, report);
                 Ok(())
             }
             Err(e) => {
                 while let Some(other) = self.writing.next().await {
-                    if let Ok(written) = other {
+                    if let Ok(Ok(written)) = other {
                         self.count(written, report);
                     }
                 }
