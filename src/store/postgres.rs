@@ -159,18 +159,8 @@ impl PostgresStore {
         // Orders we created and placed are written to their purchase order, never
         // imported as new ones.
         let claimed = shared::claimed_orders(orders, &state.linked, &state.by_out_order_id);
-        let filtered: Vec<IncomingOrder>;
-        let orders = if claimed.is_empty() {
-            orders
-        } else {
-            let ids: HashSet<i64> = claimed.iter().map(|(_, o)| o.order.order_id).collect();
-            filtered = orders
-                .iter()
-                .filter(|o| !ids.contains(&o.order.order_id))
-                .cloned()
-                .collect();
-            &filtered
-        };
+        let unclaimed = shared::unclaimed(orders, &claimed);
+        let orders: &[IncomingOrder] = &unclaimed;
         let plan = PagePlan::new(orders, &state.existing, &state.tombstoned);
         if plan.writes_nothing() && claimed.is_empty() {
             return plan.outcome_unwritten(fence, state.fence_held);

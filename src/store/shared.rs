@@ -913,6 +913,22 @@ pub(crate) fn claimed_orders<'a>(
     claimed
 }
 
+/// The orders of a page that no created purchase order claims (see [`claimed_orders`]).
+pub(crate) fn unclaimed<'a>(
+    orders: &'a [IncomingOrder],
+    claimed: &[(i64, &IncomingOrder)],
+) -> std::borrow::Cow<'a, [IncomingOrder]> {
+    if claimed.is_empty() {
+        return std::borrow::Cow::Borrowed(orders);
+    }
+    let ids: HashSet<i64> = claimed.iter().map(|(_, o)| o.order.order_id).collect();
+    orders
+        .iter()
+        .filter(|o| !ids.contains(&o.order.order_id))
+        .cloned()
+        .collect()
+}
+
 /// The outOrderIds of a page (the values sync may recognise created orders by).
 pub(crate) fn page_out_order_ids(orders: &[IncomingOrder]) -> Vec<&str> {
     let mut seen = HashSet::new();

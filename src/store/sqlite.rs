@@ -656,18 +656,8 @@ impl Store for SqliteStore {
         // Orders we created and placed are written to their purchase order, never
         // imported as new ones.
         let claimed = find_claimed(&mut tx, &target.account, orders).await?;
-        let filtered: Vec<IncomingOrder>;
-        let orders = if claimed.is_empty() {
-            orders
-        } else {
-            let ids: HashSet<i64> = claimed.iter().map(|(_, o)| o.order.order_id).collect();
-            filtered = orders
-                .iter()
-                .filter(|o| !ids.contains(&o.order.order_id))
-                .cloned()
-                .collect();
-            &filtered
-        };
+        let unclaimed = shared::unclaimed(orders, &claimed);
+        let orders: &[IncomingOrder] = &unclaimed;
         let order_ids = shared::page_order_ids(orders);
 
         let rows = sqlx::query(
