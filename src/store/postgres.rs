@@ -1802,13 +1802,10 @@ const FENCE_LOCK: &str = "SELECT 1 FROM sync_leases
      WHERE account = $1 AND owner = $2 AND generation = $3 AND lease_until > clock_timestamp()
      FOR SHARE";
 
-/// Whether `fence` still holds the lease: same owner and generation, not expired.
-async fn fence_held(
-    tx: &mut Transaction<'static, Postgres>,
-    fence: &Fence,
-    sql: &'static str,
-) -> StoreResult<bool> {
-    let held: Option<i32> = sqlx::query_scalar(sql)
+/// Whether `fence` still holds the lease (same owner and generation, not expired),
+/// locking the lease row as [`FENCE_LOCK`] says.
+async fn fence_held(tx: &mut Transaction<'static, Postgres>, fence: &Fence) -> StoreResult<bool> {
+    let held: Option<i32> = sqlx::query_scalar(FENCE_LOCK)
         .bind(&fence.account)
         .bind(&fence.owner)
         .bind(fence.generation)
@@ -1824,7 +1821,7 @@ async fn holding_lease(
     fence: Option<&Fence>,
 ) -> StoreResult<Transaction<'static, Postgres>> {
     if let Some(f) = fence
-        && !fence_held(&mut tx, f, FENCE_LOCK).await?
+        && !fence_held(&mut tx, f).await?
     {
         tx.rollback().await?;
         return Err(shared::lease_lost(&f.account));
@@ -2142,13 +2139,14 @@ async fn upsert_suppliers(
     .bind(&login)
     .fetch_all(&mut **tx)
     .await?;
+    let wanted: HashMap<&str, &SupplierRef> =
+        suppliers.iter().map(|s| (s.login_id.as_str(), s)).collect();
     let mut ids = HashMap::with_capacity(suppliers.len());
     let mut as_stored = HashSet::new();
     for row in &stored {
         let login_id = row.text("login_id_1688")?;
         let (member, name) = (row.opt_text("member_id_1688")?, row.opt_text("name")?);
-        let wanted = suppliers.iter().find(|s| s.login_id == login_id);
-        if wanted.is_some_and(|s| {
+        if wanted.get(login_id.as_str()).is_some_and(|s| {
             s.member_id
                 .as_ref()
                 .is_none_or(|m| Some(m) == member.as_ref())
@@ -2296,10 +2294,7 @@ async fn upsert_orders(
     suppliers: &HashMap<String, i64>,
 ) -> StoreResult<WrittenOrders> {
     if written.is_empty() {
-        return Ok(WrittenOrders {
-            po_ids: HashMap::new(),
-            created: HashSet::new(),
-        });
+        return Ok(WrittenOrders::default());
     }
     let mut order_id = Vec::with_capacity(written.len());
     let mut po_number = Vec::with_capacity(written.len());
@@ -2400,6 +2395,7 @@ async fn upsert_orders(
 }
 
 /// What `upsert_orders` wrote.
+#[derive(Default)]
 struct WrittenOrders {
     /// Purchase order id by 1688 order id.
     po_ids: HashMap<i64, i64>,
