@@ -19,7 +19,9 @@ use serde_json::Value;
 
 use crate::api1688::client::{Api, classify, classify_borrowed, read_order_list};
 use crate::api1688::json::JsonRef;
+use crate::api1688::page_scan::read_order_list_known;
 use crate::api1688::{orders, products, purchasing, token};
+use crate::domain::{KnownOrder, KnownOrders};
 
 /// The statuses a body is tried with: each takes a different branch of the readers.
 const STATUSES: [u16; 7] = [200, 400, 401, 404, 429, 500, 502];
@@ -29,13 +31,15 @@ const ASKED_OFFER: i64 = 624_508_513_236;
 
 /// A `getBuyerOrderList` page, as `Client1688::buyer_order_list` reads it (from a tree
 /// borrowed from the body), and read again through a `Value`: the two readers must agree
-/// on every body, so a difference panics like a crash.
+/// on every body, so a difference panics like a crash. Scanned for known orders, the
+/// page must read the same, and once its orders are known, answer with their ids.
 pub fn order_list(data: &[u8]) {
     let api = Api::BUYER_ORDER_LIST.name;
     let page = read_order_list(api, 200, data);
     let through_value =
         classify(api, 200, data).map(|body| orders::OrderListPage::from_body(&body));
     assert_same(&page, &through_value);
+    check_known_pages(api, data, &page);
     match page {
         Ok(Ok(page)) => {
             for order in &page.orders {
@@ -47,6 +51,55 @@ pub fn order_list(data: &[u8]) {
         Ok(Err(detail)) => render(detail),
         Err(e) => render(e),
     }
+}
+
+/// The page scan of [`read_order_list_known`] against the full reader's `page`.
+fn check_known_pages(
+    api: &str,
+    data: &[u8],
+    page: &Result<Result<orders::OrderListPage, String>, crate::api1688::ApiError>,
+) {
+    let nothing_known = KnownOrders::new();
+    let scanned = read_order_list_known(api, 200, data, &nothing_known);
+    let strip = |p: &Result<Result<orders::OrderListPage, String>, _>| match p {
+        Ok(Ok(p)) => Ok(Ok((format!("{:?}", p.orders), p.total_record))),
+        Ok(Err(e)) => Ok(Err(e.clone())),
+        Err(e) => Err(format!("{e:?}")),
+    };
+    assert_same(&strip(&scanned), &strip(page));
+    let Ok(Ok(scanned)) = scanned else { return };
+    if scanned.raw_hashes.is_empty() || scanned.orders.iter().any(Result::is_err) {
+        return;
+    }
+    assert_eq!(scanned.raw_hashes.len(), scanned.orders.len());
+    let known: KnownOrders = scanned
+        .raw_hashes
+        .iter()
+        .zip(&scanned.orders)
+        .map(|(hash, order)| {
+            let order_id = order.as_ref().map(|o| o.order_id).unwrap_or_default();
+            (
+                *hash,
+                KnownOrder {
+                    order_id,
+                    lines_unmapped: 0,
+                },
+            )
+        })
+        .collect();
+    let answered = read_order_list_known(api, 200, data, &known);
+    let Ok(Ok(answered)) = answered else {
+        panic!("a page of known orders did not read: {answered:?}");
+    };
+    let ids = |p: &orders::OrderListPage| -> Vec<i64> {
+        p.orders
+            .iter()
+            .filter_map(|o| o.as_ref().ok().map(|o| o.order_id))
+            .chain(p.known.iter().map(|k| k.order_id))
+            .collect()
+    };
+    assert_eq!(ids(&answered), ids(&scanned));
+    assert_eq!(answered.total_record, scanned.total_record);
 }
 
 /// A `get.buyerView` answer, as `Client1688::buyer_view` reads it.

@@ -979,7 +979,7 @@ async fn every_order(settings: &Settings, sandbox: &SandboxHandle) -> Vec<Order1
     let mut orders = Vec::new();
     for page in 1.. {
         let list = client
-            .buyer_order_list(OrderFilter::Created(window), false, page, 50)
+            .buyer_order_list(OrderFilter::Created(window), false, page, 50, None)
             .await
             .unwrap();
         let n = list.orders.len();

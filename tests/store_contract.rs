@@ -17,9 +17,9 @@ use sqlx::Connection;
 use sqlx::postgres::PgListener;
 use support::TestDb;
 use sync1688::domain::{
-    IncomingOrder, Line1688, MappingTable, MappingTarget, Order1688, PoStatus, PriceRange,
-    Product1688, ProductSku1688, ReceiptRequest, ReceivingError, RunKind, RunStatus, Scan,
-    SkuMapping, SupplierRef, SyncWindow, TrackingSource, WarehouseError,
+    IncomingOrder, KnownOrder, Line1688, MappingTable, MappingTarget, Order1688, PoStatus,
+    PriceRange, Product1688, ProductSku1688, RawHash, ReceiptRequest, ReceivingError, RunKind,
+    RunStatus, Scan, SkuMapping, SupplierRef, SyncWindow, TrackingSource, WarehouseError,
 };
 use sync1688::store::{
     self, AccountRunStatus, AddressRow, Backend, DraftEdit, InventoryRow, LeaseRow, MappingChange,
@@ -76,6 +76,8 @@ on_both_backends!(
     recording_a_placement_twice_changes_nothing,
     sync_updates_the_created_order_linked_by_its_1688_id,
     sync_updates_the_created_order_carrying_its_out_order_id,
+    known_orders_are_the_synced_orders_of_the_window_stored_as_1688_sent_them,
+    an_order_claimed_by_a_created_purchase_order_is_never_known,
     a_split_placement_keeps_one_purchase_order_with_its_amounts,
     addresses_are_replaced_per_account_and_read_default_first,
     editing_a_draft_changes_its_note_warehouse_and_lines,
@@ -1316,6 +1318,12 @@ async fn a_page_written_under_a_lost_lease_rolls_back_and_writes_nothing(db: Tes
         .write_page(&target, &[prepare(order(11_001), &[])])
         .await;
     assert!(matches!(unchanged, Err(StoreError::LeaseLost { .. })));
+    // Nor can it check the lease any more.
+    assert!(matches!(
+        store.check_lease(&old.fence).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    store.check_lease(&new.fence).await.unwrap();
     // A fence proves nothing about another account.
     let mut elsewhere = target.clone();
     elsewhere.account = "other".into();
@@ -3603,6 +3611,118 @@ async fn sync_updates_the_created_order_carrying_its_out_order_id(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(again.inserted, 0);
+    assert_eq!(purchase_order_count(&db).await, 1);
+}
+
+/// `order` as read from a page whose text fingerprinted to `raw`.
+fn read_as(order: Order1688, raw: Option<u128>) -> IncomingOrder {
+    let mut incoming = prepare(order, &[shirt_mapping()]);
+    incoming.raw_hash = raw.map(RawHash);
+    incoming
+}
+
+async fn known_orders_are_the_synced_orders_of_the_window_stored_as_1688_sent_them(db: TestDb) {
+    let store = db.store().await;
+    let target = target(&*store).await;
+    let mut outside = order(8003);
+    outside.created_at = window().end + chrono::TimeDelta::seconds(1);
+    let page = [
+        read_as(order(8001), Some(11)),
+        // Read from an order detail, not a page: no fingerprint.
+        read_as(order(8002), None),
+        read_as(outside, Some(13)),
+        read_as(order(8004), Some(14)),
+        read_as(order(8005), Some(15)),
+    ];
+    store.write_page(&target, &page).await.unwrap();
+    store
+        .add_tombstone(ACCOUNT, 8004, "deleted on purpose")
+        .await
+        .unwrap();
+    let mut elsewhere = target.clone();
+    elsewhere.account = "other".into();
+    store
+        .write_page(&elsewhere, &[read_as(order(8006), Some(16))])
+        .await
+        .unwrap();
+
+    let known = store.known_orders(ACCOUNT, window()).await.unwrap();
+    // The shirt line is mapped, the cup line waits.
+    let expected = |order_id| KnownOrder {
+        order_id,
+        lines_unmapped: 1,
+    };
+    assert_eq!(
+        known,
+        HashMap::from([(RawHash(11), expected(8001)), (RawHash(15), expected(8005))])
+    );
+
+    // The same order sent as another text (a field sync does not read changed) is
+    // unchanged, and only its fingerprint follows.
+    let updated_at =
+        "SELECT CAST(updated_at AS TEXT) FROM purchase_orders WHERE order_id_1688 = 8005";
+    let before = db.scalar::<String>(updated_at).await;
+    let outcome = store
+        .write_page(&target, &[read_as(order(8005), Some(25))])
+        .await
+        .unwrap();
+    assert_eq!((outcome.unchanged, outcome.updated), (1, 0));
+    assert_eq!(db.scalar::<String>(updated_at).await, before);
+    let known = store.known_orders(ACCOUNT, window()).await.unwrap();
+    assert_eq!(known.get(&RawHash(25)), Some(&expected(8005)));
+
+    // A change read from a page replaces the fingerprint; one read without a page
+    // clears it, so that the order is read again next time.
+    let mut changed = order(8001);
+    changed.status = "waitsellersend".into();
+    let mut also_changed = order(8005);
+    also_changed.status = "waitsellersend".into();
+    let outcome = store
+        .write_page(
+            &target,
+            &[read_as(changed, Some(21)), read_as(also_changed, None)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome.updated, 2);
+    let known = store.known_orders(ACCOUNT, window()).await.unwrap();
+    assert_eq!(known, HashMap::from([(RawHash(21), expected(8001))]));
+    // Mapping the waiting line shows in the tally.
+    let cup = SkuMapping {
+        offer_id: CUP_OFFER,
+        spec_id: String::new(),
+        merchant_sku: "CUP".into(),
+        quantity_ratio: dec("1"),
+    };
+    store
+        .import_merchant_skus(&numbered([merchant_sku("CUP", None)]))
+        .await
+        .unwrap();
+    store.set_mappings(&numbered([cup]), true).await.unwrap();
+    let known = store.known_orders(ACCOUNT, window()).await.unwrap();
+    assert_eq!(known[&RawHash(21)].lines_unmapped, 0);
+}
+
+async fn an_order_claimed_by_a_created_purchase_order_is_never_known(db: TestDb) {
+    let store = db.store().await;
+    let po = created_po(&*store).await;
+    let state = store.placing_state(&po.po_number).await.unwrap().unwrap();
+    let mut placed = order(7001);
+    placed.out_order_id = Some(state.out_order_id.clone());
+    let target = target(&*store).await;
+    for _ in 0..2 {
+        store
+            .write_page(&target, &[read_as(placed.clone(), Some(71))])
+            .await
+            .unwrap();
+        assert!(
+            store
+                .known_orders(ACCOUNT, window())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
     assert_eq!(purchase_order_count(&db).await, 1);
 }
 

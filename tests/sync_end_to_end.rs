@@ -19,6 +19,7 @@ on_both_backends!(
     an_order_id_above_2_pow_53_is_stored_exactly,
     several_pages_arrive_once_despite_a_502_and_a_rate_limit_on_the_way,
     a_second_run_of_the_same_window_writes_nothing,
+    a_page_with_one_changed_order_is_read_and_the_change_written,
     erp_side_changes_survive_a_resync_of_a_changed_order,
     lines_are_mapped_or_flagged_and_the_order_knows,
     a_failure_in_the_middle_of_a_page_leaves_none_of_that_pages_orders,
@@ -158,7 +159,9 @@ async fn several_pages_arrive_once_despite_a_502_and_a_rate_limit_on_the_way(db:
 
 async fn a_second_run_of_the_same_window_writes_nothing(db: TestDb) {
     let t = TestApp::start(db, quiet_sandbox(120, 2), "").await;
-    assert!(t.sync_once().await.succeeded());
+    let first = t.sync_once().await;
+    assert!(first.succeeded());
+    assert_eq!(first.orders_known, 0);
     let before =
         t.db.scalar::<String>("SELECT CAST(MAX(updated_at) AS TEXT) FROM purchase_orders")
             .await;
@@ -175,6 +178,11 @@ async fn a_second_run_of_the_same_window_writes_nothing(db: TestDb) {
         second.counts.orders_inserted + second.counts.orders_updated,
         0
     );
+    // Every page was found stored as it was, and not read; the tallies are the same.
+    assert_eq!(second.orders_known, 120);
+    assert_eq!(second.counts.lines_unmapped, first.counts.lines_unmapped);
+    assert!(first.counts.lines_unmapped > 0);
+    assert_eq!(second.counts.pages, first.counts.pages);
     let after =
         t.db.scalar::<String>("SELECT CAST(MAX(updated_at) AS TEXT) FROM purchase_orders")
             .await;
@@ -183,6 +191,39 @@ async fn a_second_run_of_the_same_window_writes_nothing(db: TestDb) {
             .await;
     assert_eq!(before, after);
     assert_eq!(lines_before, lines_after);
+}
+
+async fn a_page_with_one_changed_order_is_read_and_the_change_written(db: TestDb) {
+    let t = TestApp::start(db, quiet_sandbox(120, 2), "").await;
+    assert!(t.sync_once().await.succeeded());
+    let id =
+        t.db.scalar::<i64>("SELECT MAX(order_id_1688) FROM purchase_orders")
+            .await;
+    t.sandbox
+        .modify_order(id, OrderChange::Status("waitsellersend".into()));
+
+    let second = t.sync_once().await;
+
+    assert!(second.succeeded(), "{:?}", second.errors);
+    assert_eq!(second.counts.orders_updated, 1);
+    assert_eq!(second.counts.orders_unchanged, 119);
+    // The changed order's page was read in full, the other pages were not.
+    assert!(
+        second.orders_known > 0 && second.orders_known < 119,
+        "{} known",
+        second.orders_known
+    );
+    let order = t
+        .store()
+        .find_synced_order("main", id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(order.status_1688.as_deref(), Some("waitsellersend"));
+    // Its new text is known from now on.
+    let third = t.sync_once().await;
+    assert_eq!(third.orders_known, 120);
+    assert_eq!(third.counts.orders_updated, 0);
 }
 
 async fn erp_side_changes_survive_a_resync_of_a_changed_order(db: TestDb) {

@@ -13,12 +13,14 @@ use super::error::{ApiError, snippet};
 use super::json::{self, JsonRef};
 use super::node::{self, Node};
 use super::orders::{OrderListPage, parse_trade_info};
+use super::page_scan::read_order_list_known;
 use super::products;
 use super::signing;
 use super::time::format_1688;
 use super::token::{TokenGrant, TokenSource, TokenStatus, parse_grant};
 use super::token_store::TokenStore;
 use crate::config::{AccountSettings, ApiSettings};
+use crate::domain::KnownOrders;
 use crate::domain::{Order1688, Product1688, SyncWindow};
 
 /// One API of the gateway: namespace and name, version 1.
@@ -79,7 +81,7 @@ pub enum OrderFilter {
 
 /// How an answer (API name, HTTP status, body) becomes a call's result: [`classify`] for
 /// a `Value`, or a reader that classifies and reads the body in place.
-pub(crate) type Reader<T> = fn(&str, u16, &[u8]) -> Result<T, ApiError>;
+pub(crate) type Reader<'r, T> = &'r (dyn Fn(&str, u16, &[u8]) -> Result<T, ApiError> + Sync);
 
 /// The client of one 1688 account. Cheap to share behind an `Arc`.
 pub struct Client1688 {
@@ -163,17 +165,24 @@ impl Client1688 {
     }
 
     /// One page of the buyer's orders; `history` queries 1688's history table (`isHis`),
-    /// which holds orders older than about three months.
+    /// which holds orders older than about three months. With `known`, the orders come
+    /// with their fingerprints, and a page whose every order is in `known` comes back
+    /// with their ids instead (see [`super::page_scan`]).
     pub async fn buyer_order_list(
         &self,
         filter: OrderFilter,
         history: bool,
         page: u32,
         page_size: u32,
+        known: Option<&KnownOrders>,
     ) -> Result<OrderListPage, ApiError> {
         let params = order_list_params(filter, history, page, page_size);
+        let reader = |api: &str, status: u16, body: &[u8]| match known {
+            Some(known) => read_order_list_known(api, status, body, known),
+            None => read_order_list(api, status, body),
+        };
         let page = self
-            .call_with(Api::BUYER_ORDER_LIST, &params, read_order_list)
+            .call_with(Api::BUYER_ORDER_LIST, &params, &reader)
             .await?;
         page.map_err(|detail| ApiError::Malformed {
             api: Api::BUYER_ORDER_LIST.name.into(),
@@ -234,7 +243,7 @@ impl Client1688 {
     /// fresh token, retried with backoff and jitter while the failure is transient. A
     /// 401 refreshes the token and tries once more.
     pub async fn call(&self, api: Api, params: &[(String, String)]) -> Result<Value, ApiError> {
-        self.call_with(api, params, classify).await
+        self.call_with(api, params, &classify).await
     }
 
     /// [`Client1688::call`], with the answer read by `reader` instead of into a `Value`.
@@ -242,7 +251,7 @@ impl Client1688 {
         &self,
         api: Api,
         params: &[(String, String)],
-        reader: Reader<T>,
+        reader: Reader<'_, T>,
     ) -> Result<T, ApiError> {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.retry.min_delay)
@@ -272,14 +281,14 @@ impl Client1688 {
         api: Api,
         params: &[(String, String)],
     ) -> Result<Value, ApiError> {
-        self.call_authorized(api, params, classify).await
+        self.call_authorized(api, params, &classify).await
     }
 
     async fn call_authorized<T>(
         &self,
         api: Api,
         params: &[(String, String)],
-        reader: Reader<T>,
+        reader: Reader<'_, T>,
     ) -> Result<T, ApiError> {
         let token = self.access_token().await?;
         match self.send_signed(api, params, Some(&token), reader).await {
@@ -390,7 +399,7 @@ impl Client1688 {
         api: Api,
         params: &[(String, String)],
         token: Option<&SecretString>,
-        reader: Reader<T>,
+        reader: Reader<'_, T>,
     ) -> Result<T, ApiError> {
         self.limiter.until_ready().await;
         let url_path = signing::url_path(1, api.namespace, api.name, &self.app_key);
@@ -543,7 +552,7 @@ fn parse_answer<'b, T>(
 }
 
 /// The rest of [`classify`]'s rules, on an answer that is JSON.
-fn check_answer<'v>(
+pub(crate) fn check_answer<'v>(
     api: &str,
     status: u16,
     body: &[u8],

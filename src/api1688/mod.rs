@@ -5,6 +5,7 @@ pub mod error;
 pub mod json;
 pub mod node;
 pub mod orders;
+pub mod page_scan;
 pub mod products;
 pub mod purchasing;
 pub mod signing;

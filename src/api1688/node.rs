@@ -283,11 +283,11 @@ impl<'de> Visitor<'de> for NodeSeed<'_, 'de> {
 
 /// A string, borrowed when it has no escape: an object key, or the JSON text behind
 /// RAW_VALUE_TOKEN.
-struct Text {
+pub(crate) struct Text {
     expecting: &'static str,
 }
 
-const KEY: Text = Text {
+pub(crate) const KEY: Text = Text {
     expecting: "a string key",
 };
 const RAW_TEXT: Text = Text {

@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use super::json::{self, JsonRef, Kind};
 use super::time::parse_1688;
-use crate::domain::{Line1688, Order1688, SupplierRef};
+use crate::domain::{KnownOrder, Line1688, Order1688, RawHash, SupplierRef};
 
 /// An order of a page that cannot be read. The rest of the page still can.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,13 +20,24 @@ pub struct OrderParseError {
 /// One page of `getBuyerOrderList`.
 #[derive(Debug)]
 pub struct OrderListPage {
-    /// Every item of `result`, read or not.
+    /// Every item of `result`, read or not; none when every one was known.
     pub orders: Vec<Result<Order1688, OrderParseError>>,
+    /// The fingerprint of each of `orders`, when the page was scanned for them (see
+    /// [`super::page_scan`]); empty otherwise.
+    pub raw_hashes: Vec<RawHash>,
+    /// The page's orders, when the store held every one of them as 1688 sent it: they
+    /// were not read.
+    pub known: Vec<KnownOrder>,
     /// `totalRecord`, when 1688 sent it.
     pub total_record: Option<u64>,
 }
 
 impl OrderListPage {
+    /// How many items the page had, read or known: what `totalRecord` counts.
+    pub fn items(&self) -> usize {
+        self.orders.len() + self.known.len()
+    }
+
     /// Reads a `getBuyerOrderList` body. A missing `result` is an empty page (1688 omits
     /// it past the last page); a `result` that is not a list is malformed.
     pub fn from_body<'v>(body: impl JsonRef<'v>) -> Result<Self, String> {
@@ -34,6 +45,8 @@ impl OrderListPage {
         let items = json::optional_list(body.get("result")).ok_or("`result` is not a list")?;
         Ok(OrderListPage {
             orders: items.map(parse_trade_info).collect(),
+            raw_hashes: Vec::new(),
+            known: Vec::new(),
             total_record,
         })
     }
@@ -222,13 +235,13 @@ fn parse_line<'v>(item: impl JsonRef<'v>, index: usize) -> Result<Line1688, (Str
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use serde_json::Value;
 
     use super::*;
 
     /// The documented example of getBuyerOrderList, trimmed (1688-open-api.md §4.1).
-    const DOC_SAMPLE: &str = r#"{"result":[{"baseInfo":{"businessType":"cn","buyerID":"b2b-1623492085",
+    pub(crate) const DOC_SAMPLE: &str = r#"{"result":[{"baseInfo":{"businessType":"cn","buyerID":"b2b-1623492085",
         "createTime":"20180801104333000+0800","id":196965465451498520,"idOfStr":196965465451498520,
         "modifyTime":"20180806104425000+0800","status":"cancel","totalAmount":0.01,"sumProductPayment":39.9,
         "shippingFee":0,"discount":-3989,"tradeType":"50060","sellerLoginId":"alitestforisv04","closeReason":"BUYER_NO_PAY"},
@@ -528,9 +541,11 @@ mod tests {
                 50,
             );
             let body = client
-                .call_with(Api::BUYER_ORDER_LIST, &params, |_, _, body| {
-                    Ok(body.to_vec())
-                })
+                .call_with(
+                    Api::BUYER_ORDER_LIST,
+                    &params,
+                    &|_: &str, _: u16, body: &[u8]| Ok(body.to_vec()),
+                )
                 .await
                 .unwrap();
             bodies.push(body);
@@ -539,5 +554,8 @@ mod tests {
         assert_both_ways_agree(&bodies, 3);
         let (borrowed, _) = read_both_ways(&bodies[0]);
         assert_eq!(borrowed.matches("Ok(Order1688").count(), 50);
+        for body in &bodies {
+            crate::api1688::page_scan::tests::assert_known_page_reads_as_the_full_page(body);
+        }
     }
 }

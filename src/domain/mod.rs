@@ -10,7 +10,10 @@ pub mod status;
 pub mod window;
 
 pub use mapping::{MappingTable, MappingTarget, SkuMapping};
-pub use order::{IncomingLine, IncomingOrder, Line1688, LineMapping, Order1688, SupplierRef};
+pub use order::{
+    IncomingLine, IncomingOrder, KnownOrder, KnownOrders, Line1688, LineMapping, Order1688,
+    RawHash, SupplierRef,
+};
 pub use product::{PriceRange, Product1688, ProductSku1688};
 pub use receiving::{
     LineToReceive, OrderAfterReceipt, OrderToReceive, OutstandingLine, OverReceipt, ReceiptPlan,

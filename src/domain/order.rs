@@ -91,6 +91,9 @@ pub struct IncomingOrder {
     pub lines: Vec<IncomingLine>,
     /// Hash of every 1688-owned field: equal hashes mean nothing to write.
     pub content_hash: String,
+    /// Fingerprint of the order's JSON as 1688 sent it, when it was read from a page
+    /// (see [`KnownOrders`]).
+    pub raw_hash: Option<RawHash>,
 }
 
 impl IncomingOrder {
@@ -111,6 +114,7 @@ impl IncomingOrder {
             order,
             lines,
             content_hash,
+            raw_hash: None,
         }
     }
 
@@ -127,6 +131,43 @@ impl IncomingOrder {
         PoStatus::for_new_synced_order(&self.order.status)
     }
 }
+
+/// A fingerprint of an order's JSON exactly as 1688 sent it (128-bit SipHash-1-3 of its
+/// bytes, a fixed algorithm, so that fingerprints stored by one version hold for the
+/// next). Equal bytes read to equal orders, so an order whose fingerprint is stored
+/// need not be read again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RawHash(pub u128);
+
+impl RawHash {
+    pub fn of(raw: &[u8]) -> Self {
+        RawHash(siphasher::sip128::SipHasher13::new().hash(raw).as_u128())
+    }
+
+    /// As stored: 32 lowercase hex digits.
+    pub fn to_hex(self) -> String {
+        format!("{:032x}", self.0)
+    }
+
+    pub fn from_hex(text: &str) -> Option<Self> {
+        (text.len() == 32)
+            .then(|| u128::from_str_radix(text, 16).ok())
+            .flatten()
+            .map(RawHash)
+    }
+}
+
+/// An order the store holds exactly as 1688 last sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownOrder {
+    pub order_id: i64,
+    /// Its lines that are still unmapped, for the run's tally.
+    pub lines_unmapped: u64,
+}
+
+/// The orders of a window that the store holds as 1688 last sent them, by [`RawHash`]:
+/// a page whose every order is among them changes nothing and is not read.
+pub type KnownOrders = std::collections::HashMap<RawHash, KnownOrder>;
 
 /// A stable fingerprint of the 1688-owned content of an order. Decimals are normalised
 /// so that `39.9` and `39.90` hash alike.

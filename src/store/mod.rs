@@ -15,9 +15,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::domain::{
-    IncomingOrder, OrderAfterReceipt, Product1688, ReceiptPlan, ReceiptRequest, ReceivedLine,
-    ReceivingError, ReceivingWarehouse, RunKind, RunStatus, SkuMapping, SyncWindow, TrackingSource,
-    WarehouseError,
+    IncomingOrder, KnownOrders, OrderAfterReceipt, Product1688, ReceiptPlan, ReceiptRequest,
+    ReceivedLine, ReceivingError, ReceivingWarehouse, RunKind, RunStatus, SkuMapping, SyncWindow,
+    TrackingSource, WarehouseError,
 };
 
 pub use postgres::PostgresStore;
@@ -591,6 +591,15 @@ pub trait Store: Send + Sync + 'static {
         target: &PageTarget,
         orders: &[IncomingOrder],
     ) -> StoreResult<PageOutcome>;
+
+    /// The orders of `account` created in `window` that are stored exactly as 1688 last
+    /// sent them (their [`RawHash`] known), and that a page would leave untouched: synced,
+    /// not tombstoned, not claimed by a purchase order created in the ERP.
+    async fn known_orders(&self, account: &str, window: SyncWindow) -> StoreResult<KnownOrders>;
+
+    /// [`StoreError::LeaseLost`] unless `fence` still holds its account's lease: for a
+    /// writer whose pages wrote nothing for a while.
+    async fn check_lease(&self, fence: &Fence) -> StoreResult<()>;
 
     /// The purchase order synced from 1688 order `order_id_1688` of `account`.
     async fn find_synced_order(

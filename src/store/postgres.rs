@@ -18,9 +18,9 @@ use crate::domain::receiving::{
     check_warehouse_code, check_warehouse_deletion, plan_receipt, warehouse_tombstone_reason,
 };
 use crate::domain::{
-    IncomingLine, IncomingOrder, Order1688, OrderToReceive, Product1688, ReceiptPlan,
-    ReceiptRequest, ReceivingError, RunKind, RunStatus, SkuMapping, SupplierRef, SyncWindow,
-    TrackingSource,
+    IncomingLine, IncomingOrder, KnownOrders, Order1688, OrderToReceive, Product1688, RawHash,
+    ReceiptPlan, ReceiptRequest, ReceivingError, RunKind, RunStatus, SkuMapping, SupplierRef,
+    SyncWindow, TrackingSource,
 };
 
 use super::copy_text::CopyText;
@@ -170,12 +170,30 @@ impl PostgresStore {
         let (claimed_updated, claimed_unchanged) =
             write_claimed(&mut tx, &target.account, &claimed).await?;
         let mut po_ids = HashMap::new();
-        if !plan.writes_nothing() {
+        if plan.writes_orders() {
             let suppliers = upsert_suppliers(&mut tx, &plan.suppliers()).await?;
             let written = write_orders(&mut tx, target, &plan, &suppliers, new_orders).await?;
             upsert_lines(&mut tx, &plan, &written).await?;
             po_ids = written.po_ids;
             delete_vanished_lines(&mut tx, &plan).await?;
+        }
+        if !plan.refreshed.is_empty() {
+            let (ids, hashes): (Vec<i64>, Vec<String>) = plan
+                .refreshed
+                .iter()
+                .map(|(id, raw)| (*id, raw.to_hex()))
+                .unzip();
+            // Not a change of the order: updated_at stays.
+            sqlx::query(
+                "UPDATE purchase_orders AS po SET raw_hash = r.raw_hash
+                 FROM UNNEST($1::bigint[], $2::text[]) AS r (id, raw_hash)
+                 WHERE po.id = r.id",
+            )
+            .persistent(PLANNED_AFRESH)
+            .bind(&ids)
+            .bind(&hashes)
+            .execute(&mut *tx)
+            .await?;
         }
         // An inserted order's flag came with it. An updated order may also hold lines the
         // ERP made its own (manual, received, added), so its flag comes from the stored
@@ -745,6 +763,34 @@ impl Store for PostgresStore {
                 self.write_batch(target, orders, NewOrders::Upsert).await
             }
             other => other,
+        }
+    }
+
+    async fn known_orders(&self, account: &str, window: SyncWindow) -> StoreResult<KnownOrders> {
+        let rows = sqlx::query(KNOWN_ORDERS)
+            .bind(account)
+            .bind(window.start)
+            .bind(window.end)
+            .fetch_all(&self.pool)
+            .await?;
+        rows::known_orders(&rows)
+    }
+
+    async fn check_lease(&self, fence: &Fence) -> StoreResult<()> {
+        let held: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sync_leases
+                            WHERE account = $1 AND owner = $2 AND generation = $3
+                              AND lease_until > clock_timestamp())",
+        )
+        .bind(&fence.account)
+        .bind(&fence.owner)
+        .bind(fence.generation)
+        .fetch_one(&self.pool)
+        .await?;
+        if held {
+            Ok(())
+        } else {
+            Err(shared::lease_lost(&fence.account))
         }
     }
 
@@ -1908,7 +1954,7 @@ async fn read_batch_state(
 ) -> StoreResult<BatchState> {
     let order_ids = shared::page_order_ids(orders);
     let rows = sqlx::query(
-        "SELECT k.order_id, p.id, p.content_hash,
+        "SELECT k.order_id, p.id, p.content_hash, p.raw_hash,
                 EXISTS (SELECT 1 FROM sync_tombstones t
                         WHERE t.account = $1 AND t.order_id_1688 = k.order_id) AS tombstoned,
                 (SELECT l.purchase_order_id FROM purchase_order_links l
@@ -2222,10 +2268,28 @@ async fn write_orders(
     }
 }
 
+/// See [`Store::known_orders`]: what `read_batch_state` and `write_claimed` would find for
+/// the orders, asked once for the window. The lines are counted for the run's tally.
+const KNOWN_ORDERS: &str = "
+    SELECT p.order_id_1688, p.raw_hash,
+           (SELECT count(*) FROM purchase_order_lines l
+            WHERE l.purchase_order_id = p.id AND l.mapping_status = 'unmapped') AS lines_unmapped
+    FROM purchase_orders p
+    WHERE p.account = $1 AND p.source = '1688_sync' AND p.raw_hash IS NOT NULL
+      AND p.created_at_1688 >= $2 AND p.created_at_1688 <= $3
+      AND NOT EXISTS (SELECT 1 FROM sync_tombstones t
+                      WHERE t.account = $1 AND t.order_id_1688 = p.order_id_1688)
+      AND NOT EXISTS (SELECT 1 FROM purchase_order_links k
+                      WHERE k.account = $1 AND k.order_id_1688 = p.order_id_1688)
+      AND (p.out_order_id_1688 IS NULL
+           OR NOT EXISTS (SELECT 1 FROM purchase_orders c
+                          WHERE c.account = $1 AND c.out_order_id_sync = p.out_order_id_1688))";
+
 const COPY_ORDERS: &str = "COPY purchase_orders (
      id, po_number, source, account, order_id_1688, status, status_1688, supplier_id,
      warehouse_id, has_unmapped, currency, goods_amount, shipping_fee, discount,
-     total_amount, created_at_1688, modified_at_1688, out_order_id_1688, content_hash)
+     total_amount, created_at_1688, modified_at_1688, out_order_id_1688, content_hash,
+     raw_hash)
      FROM STDIN";
 
 /// Inserts orders not stored yet with `COPY`, under ids taken from the table's sequence
@@ -2252,6 +2316,7 @@ async fn copy_new_orders(
     let mut po_ids = HashMap::with_capacity(orders.len());
     for (o, &id) in orders.iter().zip(&ids) {
         let order = &o.order;
+        let raw_hash = o.raw_hash.map(RawHash::to_hex);
         po_ids.insert(order.order_id, id);
         copy.int(id)
             .text(&shared::po_number(order.order_id))
@@ -2272,6 +2337,7 @@ async fn copy_new_orders(
             .opt_instant(order.modified_at)
             .opt_text(order.out_order_id.as_deref())
             .text(&o.content_hash)
+            .opt_text(raw_hash.as_deref())
             .end_row();
     }
     copy_in(tx, COPY_ORDERS, &copy).await?;
@@ -2311,6 +2377,7 @@ async fn upsert_orders(
     let mut modified_at_1688: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(written.len());
     let mut out_order_id: Vec<Option<&str>> = Vec::with_capacity(written.len());
     let mut content_hash = Vec::with_capacity(written.len());
+    let mut raw_hash: Vec<Option<String>> = Vec::with_capacity(written.len());
     for o in written {
         let order = &o.order;
         order_id.push(order.order_id);
@@ -2328,6 +2395,7 @@ async fn upsert_orders(
         modified_at_1688.push(order.modified_at);
         out_order_id.push(order.out_order_id.as_deref());
         content_hash.push(o.content_hash.as_str());
+        raw_hash.push(o.raw_hash.map(RawHash::to_hex));
     }
     // On update only 1688-owned fields change. The workflow status follows 1688 only
     // from draft to cancelled: EXCLUDED.status is the status a new order would get,
@@ -2336,16 +2404,18 @@ async fn upsert_orders(
         "INSERT INTO purchase_orders AS po (
              po_number, source, account, order_id_1688, status, status_1688, supplier_id,
              warehouse_id, has_unmapped, currency, goods_amount, shipping_fee, discount,
-             total_amount, created_at_1688, modified_at_1688, out_order_id_1688, content_hash)
+             total_amount, created_at_1688, modified_at_1688, out_order_id_1688, content_hash,
+             raw_hash)
          SELECT o.po_number, '1688_sync', $1, o.order_id, o.status, o.status_1688, o.supplier_id,
                 $2, o.has_unmapped, o.currency, o.goods_amount, o.shipping_fee, o.discount,
-                o.total_amount, o.created_at_1688, o.modified_at_1688, o.out_order_id, o.content_hash
+                o.total_amount, o.created_at_1688, o.modified_at_1688, o.out_order_id, o.content_hash,
+                o.raw_hash
          FROM UNNEST($3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::boolean[],
                      $9::text[], $10::numeric[], $11::numeric[], $12::numeric[], $13::numeric[],
-                     $14::timestamptz[], $15::timestamptz[], $16::text[], $17::text[])
+                     $14::timestamptz[], $15::timestamptz[], $16::text[], $17::text[], $18::text[])
               AS o (order_id, po_number, status, status_1688, supplier_id, has_unmapped,
                     currency, goods_amount, shipping_fee, discount, total_amount,
-                    created_at_1688, modified_at_1688, out_order_id, content_hash)
+                    created_at_1688, modified_at_1688, out_order_id, content_hash, raw_hash)
          ON CONFLICT (account, order_id_1688) DO UPDATE
          SET status_1688 = EXCLUDED.status_1688,
              supplier_id = coalesce(EXCLUDED.supplier_id, po.supplier_id),
@@ -2358,6 +2428,7 @@ async fn upsert_orders(
              modified_at_1688 = EXCLUDED.modified_at_1688,
              out_order_id_1688 = EXCLUDED.out_order_id_1688,
              content_hash = EXCLUDED.content_hash,
+             raw_hash = EXCLUDED.raw_hash,
              status = CASE WHEN po.status = 'draft' AND EXCLUDED.status = 'cancelled'
                            THEN 'cancelled' ELSE po.status END,
              updated_at = now()
@@ -2380,6 +2451,7 @@ async fn upsert_orders(
     .bind(&modified_at_1688)
     .bind(&out_order_id)
     .bind(&content_hash)
+    .bind(&raw_hash)
     .fetch_all(&mut **tx)
     .await?;
     let mut created = HashSet::new();

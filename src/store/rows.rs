@@ -8,7 +8,10 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use crate::domain::{LineToReceive, OrderToReceive, PoStatus, ReceivingWarehouse, SkuMapping};
+use crate::domain::{
+    KnownOrder, KnownOrders, LineToReceive, OrderToReceive, PoStatus, RawHash, ReceivingWarehouse,
+    SkuMapping,
+};
 
 use super::shared::{self, ExistingOrder, WaitingLine};
 use super::{
@@ -138,7 +141,7 @@ fn stored_line(r: &impl Columns) -> StoreResult<StoredLine> {
 }
 
 /// What a page finds stored for its 1688 order ids: rows of `order_id`, the purchase
-/// order's `id` and `content_hash` (null when there is none) and `tombstoned`.
+/// order's `id`, `content_hash` and `raw_hash` (null when there is none) and `tombstoned`.
 pub(crate) fn page_state(
     rows: &[impl Columns],
 ) -> StoreResult<(HashMap<i64, ExistingOrder>, HashSet<i64>)> {
@@ -150,11 +153,36 @@ pub(crate) fn page_state(
             tombstoned.insert(order_id);
         }
         if let Some(id) = row.opt_int("id")? {
-            let content_hash = row.opt_text("content_hash")?;
-            existing.insert(order_id, ExistingOrder { id, content_hash });
+            let existing_order = ExistingOrder {
+                id,
+                content_hash: row.opt_text("content_hash")?,
+                raw_hash: row.opt_text("raw_hash")?,
+            };
+            existing.insert(order_id, existing_order);
         }
     }
     Ok((existing, tombstoned))
+}
+
+/// Rows of `order_id_1688`, `raw_hash` and `lines_unmapped` as [`KnownOrders`]. A hash
+/// that does not read (written by another tool) only makes its order read in full.
+pub(crate) fn known_orders(rows: &[impl Columns]) -> StoreResult<KnownOrders> {
+    let mut known = KnownOrders::with_capacity(rows.len());
+    for row in rows {
+        let Some(hash) = row
+            .opt_text("raw_hash")?
+            .as_deref()
+            .and_then(RawHash::from_hex)
+        else {
+            continue;
+        };
+        let order = KnownOrder {
+            order_id: row.int("order_id_1688")?,
+            lines_unmapped: row.int("lines_unmapped")?.max(0) as u64,
+        };
+        known.insert(hash, order);
+    }
+    Ok(known)
 }
 
 /// The `id` of each row by its text column `key`.

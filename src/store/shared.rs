@@ -9,7 +9,7 @@ use sha1::{Digest, Sha1};
 
 use crate::domain::{
     IncomingLine, IncomingOrder, Line1688, LineToReceive, MappingTable, OrderToReceive, PriceRange,
-    Product1688, ProductSku1688, ReceiptRequest, ReceivingError, SkuMapping, SupplierRef,
+    Product1688, ProductSku1688, RawHash, ReceiptRequest, ReceivingError, SkuMapping, SupplierRef,
     WarehouseError,
 };
 
@@ -107,6 +107,7 @@ pub(crate) fn page_order_ids(orders: &[IncomingOrder]) -> Vec<i64> {
 pub(crate) struct ExistingOrder {
     pub id: i64,
     pub content_hash: Option<String>,
+    pub raw_hash: Option<String>,
 }
 
 /// What to do with each order of a page.
@@ -116,6 +117,10 @@ pub(crate) struct PagePlan<'a> {
     /// Changed orders with the id of their purchase order.
     pub updates: Vec<(i64, &'a IncomingOrder)>,
     pub unchanged: u64,
+    /// Unchanged orders whose text 1688 sent differently (a field sync does not read
+    /// changed, or the order was stored before its text was fingerprinted): their
+    /// purchase order id and the new fingerprint, for the next run to know them.
+    pub refreshed: Vec<(i64, RawHash)>,
     pub skipped: u64,
 }
 
@@ -137,6 +142,7 @@ impl<'a> PagePlan<'a> {
             inserts: Vec::new(),
             updates: Vec::new(),
             unchanged: 0,
+            refreshed: Vec::new(),
             skipped: 0,
         };
         for (i, incoming) in orders.iter().enumerate() {
@@ -151,7 +157,12 @@ impl<'a> PagePlan<'a> {
             match existing.get(&order_id) {
                 None => plan.inserts.push(incoming),
                 Some(e) if e.content_hash.as_deref() == Some(incoming.content_hash.as_str()) => {
-                    plan.unchanged += 1
+                    plan.unchanged += 1;
+                    if let Some(raw) = incoming.raw_hash
+                        && e.raw_hash.as_deref().and_then(RawHash::from_hex) != Some(raw)
+                    {
+                        plan.refreshed.push((e.id, raw));
+                    }
                 }
                 Some(e) => plan.updates.push((e.id, incoming)),
             }
@@ -159,11 +170,17 @@ impl<'a> PagePlan<'a> {
         // Rows are locked in the order they are written; every writer that locks several
         // purchase orders takes them in id order, so that two writers cannot deadlock.
         plan.updates.sort_by_key(|(id, _)| *id);
+        plan.refreshed.sort_by_key(|(id, _)| *id);
         plan
     }
 
+    /// Whether orders are inserted or updated (more than fingerprints refreshed).
+    pub fn writes_orders(&self) -> bool {
+        !self.inserts.is_empty() || !self.updates.is_empty()
+    }
+
     pub fn writes_nothing(&self) -> bool {
-        self.inserts.is_empty() && self.updates.is_empty()
+        !self.writes_orders() && self.refreshed.is_empty()
     }
 
     /// The orders to write: the updates in purchase order id order, then the inserts.
@@ -1099,6 +1116,7 @@ mod tests {
                 ExistingOrder {
                     id: 10,
                     content_hash: Some(page[0].content_hash.clone()),
+                    raw_hash: None,
                 },
             ),
             (
@@ -1106,6 +1124,7 @@ mod tests {
                 ExistingOrder {
                     id: 20,
                     content_hash: Some("old".into()),
+                    raw_hash: None,
                 },
             ),
             (
@@ -1113,6 +1132,7 @@ mod tests {
                 ExistingOrder {
                     id: 30,
                     content_hash: Some(page[2].content_hash.clone()),
+                    raw_hash: None,
                 },
             ),
         ]);
@@ -1125,6 +1145,37 @@ mod tests {
             plan.updates.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
             [20]
         );
+    }
+
+    #[test]
+    fn an_unchanged_order_sent_as_another_text_refreshes_only_its_fingerprint() {
+        let mut page = [
+            order(1, "a", None),
+            order(2, "b", None),
+            order(3, "c", None),
+        ];
+        for (o, raw) in page.iter_mut().zip([1, 2, 3]) {
+            o.raw_hash = Some(RawHash(raw));
+        }
+        let stored = |id, o: &IncomingOrder, raw: Option<u128>| ExistingOrder {
+            id,
+            content_hash: Some(o.content_hash.clone()),
+            raw_hash: raw.map(|r| RawHash(r).to_hex()),
+        };
+        let existing = HashMap::from([
+            (1, stored(10, &page[0], Some(1))),
+            (2, stored(20, &page[1], Some(99))),
+            (3, stored(30, &page[2], None)),
+        ]);
+        let plan = PagePlan::new(&page, &existing, &HashSet::new());
+        assert_eq!(plan.unchanged, 3);
+        assert!(!plan.writes_orders());
+        assert_eq!(plan.refreshed, [(20, RawHash(2)), (30, RawHash(3))]);
+        // An order read without its text keeps what is stored.
+        page[1].raw_hash = None;
+        page[2].raw_hash = None;
+        let plan = PagePlan::new(&page, &existing, &HashSet::new());
+        assert!(plan.writes_nothing());
     }
 
     #[test]

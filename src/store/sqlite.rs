@@ -22,8 +22,8 @@ use crate::domain::receiving::{
     check_warehouse_code, check_warehouse_deletion, plan_receipt, warehouse_tombstone_reason,
 };
 use crate::domain::{
-    IncomingOrder, OrderToReceive, Product1688, ReceiptPlan, ReceiptRequest, ReceivingError,
-    RunKind, RunStatus, SkuMapping, SupplierRef, SyncWindow, TrackingSource,
+    IncomingOrder, KnownOrders, OrderToReceive, Product1688, RawHash, ReceiptPlan, ReceiptRequest,
+    ReceivingError, RunKind, RunStatus, SkuMapping, SupplierRef, SyncWindow, TrackingSource,
 };
 
 use super::rows::{self, Columns, columns_read_as_stored};
@@ -46,7 +46,7 @@ macro_rules! now {
     };
 }
 
-/// Rows per multi-row statement: 18 columns × 500 rows stays far below SQLite's limit of
+/// Rows per multi-row statement: 19 columns × 500 rows stays far below SQLite's limit of
 /// 32766 bound parameters.
 const CHUNK: usize = 500;
 
@@ -661,7 +661,8 @@ impl Store for SqliteStore {
         let order_ids = shared::page_order_ids(orders);
 
         let rows = sqlx::query(
-            "SELECT k.value AS order_id, p.id, p.content_hash, t.order_id_1688 IS NOT NULL AS tombstoned
+            "SELECT k.value AS order_id, p.id, p.content_hash, p.raw_hash,
+                    t.order_id_1688 IS NOT NULL AS tombstoned
              FROM json_each(?2) AS k
              LEFT JOIN purchase_orders p ON p.account = ?1 AND p.order_id_1688 = k.value
              LEFT JOIN sync_tombstones t ON t.account = ?1 AND t.order_id_1688 = k.value",
@@ -685,11 +686,19 @@ impl Store for SqliteStore {
         let (claimed_updated, claimed_unchanged) =
             write_claimed(&mut tx, &target.account, &claimed).await?;
         let mut po_ids = HashMap::new();
-        if !plan.writes_nothing() {
+        if plan.writes_orders() {
             let suppliers = upsert_suppliers(&mut tx, &plan.suppliers()).await?;
             po_ids = upsert_orders(&mut tx, target, &plan, &suppliers).await?;
             upsert_lines(&mut tx, &plan, &po_ids).await?;
             delete_vanished_lines(&mut tx, &plan).await?;
+        }
+        for (id, raw) in &plan.refreshed {
+            // Not a change of the order: updated_at stays.
+            sqlx::query("UPDATE purchase_orders SET raw_hash = ?2 WHERE id = ?1")
+                .bind(id)
+                .bind(raw.to_hex())
+                .execute(&mut *tx)
+                .await?;
         }
         // An inserted order's flag came with it. An updated order may also hold lines the
         // ERP made its own (manual, received, added), so its flag comes from the stored
@@ -714,6 +723,42 @@ impl Store for SqliteStore {
         let mut outcome = plan.outcome(&po_ids);
         shared::add_claimed(&mut outcome, claimed_updated, claimed_unchanged);
         Ok(outcome)
+    }
+
+    async fn known_orders(&self, account: &str, window: SyncWindow) -> StoreResult<KnownOrders> {
+        // As in PostgreSQL (its KNOWN_ORDERS says why each condition).
+        let rows = sqlx::query(
+            "SELECT p.order_id_1688, p.raw_hash,
+                    (SELECT count(*) FROM purchase_order_lines l
+                     WHERE l.purchase_order_id = p.id AND l.mapping_status = 'unmapped')
+                        AS lines_unmapped
+             FROM purchase_orders p
+             WHERE p.account = ?1 AND p.source = '1688_sync' AND p.raw_hash IS NOT NULL
+               AND p.created_at_1688 >= ?2 AND p.created_at_1688 <= ?3
+               AND NOT EXISTS (SELECT 1 FROM sync_tombstones t
+                               WHERE t.account = ?1 AND t.order_id_1688 = p.order_id_1688)
+               AND NOT EXISTS (SELECT 1 FROM purchase_order_links k
+                               WHERE k.account = ?1 AND k.order_id_1688 = p.order_id_1688)
+               AND (p.out_order_id_1688 IS NULL
+                    OR NOT EXISTS (SELECT 1 FROM purchase_orders c
+                                   WHERE c.account = ?1
+                                     AND c.out_order_id_sync = p.out_order_id_1688))",
+        )
+        .bind(account)
+        .bind(ts(&window.start))
+        .bind(ts(&window.end))
+        .fetch_all(&self.pool)
+        .await?;
+        rows::known_orders(&rows)
+    }
+
+    async fn check_lease(&self, fence: &Fence) -> StoreResult<()> {
+        let mut connection = self.pool.acquire().await?;
+        if fence_held(&mut connection, fence).await? {
+            Ok(())
+        } else {
+            Err(shared::lease_lost(&fence.account))
+        }
     }
 
     async fn find_synced_order(
@@ -1802,7 +1847,7 @@ fn ttl_modifier(ttl: Duration) -> String {
 /// Whether `fence` still holds the lease: same owner and generation, not expired. A
 /// write transaction holds SQLite's only write lock, so nobody can take the lease
 /// between this check and COMMIT.
-async fn fence_held(tx: &mut Transaction<'static, Sqlite>, fence: &Fence) -> StoreResult<bool> {
+async fn fence_held(connection: &mut sqlx::SqliteConnection, fence: &Fence) -> StoreResult<bool> {
     let held: Option<i64> = sqlx::query_scalar(concat!(
         "SELECT 1 FROM sync_leases
          WHERE account = ?1 AND owner = ?2 AND generation = ?3 AND lease_until > ",
@@ -1811,7 +1856,7 @@ async fn fence_held(tx: &mut Transaction<'static, Sqlite>, fence: &Fence) -> Sto
     .bind(&fence.account)
     .bind(&fence.owner)
     .bind(fence.generation)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(connection)
     .await?;
     Ok(held.is_some())
 }
@@ -2089,7 +2134,8 @@ async fn upsert_orders(
             "INSERT INTO purchase_orders (
                  po_number, source, account, order_id_1688, status, status_1688, supplier_id,
                  warehouse_id, has_unmapped, currency, goods_amount, shipping_fee, discount,
-                 total_amount, created_at_1688, modified_at_1688, out_order_id_1688, content_hash) ",
+                 total_amount, created_at_1688, modified_at_1688, out_order_id_1688, content_hash,
+                 raw_hash) ",
         );
         qb.push_values(chunk, |mut b, o| {
             let order = &o.order;
@@ -2115,7 +2161,8 @@ async fn upsert_orders(
                 .push_bind(ts(&order.created_at))
                 .push_bind(order.modified_at.as_ref().map(ts))
                 .push_bind(order.out_order_id.clone())
-                .push_bind(o.content_hash.clone());
+                .push_bind(o.content_hash.clone())
+                .push_bind(o.raw_hash.map(RawHash::to_hex));
         });
         // As in PostgreSQL: only 1688-owned fields change, and excluded.status is
         // 'cancelled' exactly when 1688 has closed the order.
@@ -2132,6 +2179,7 @@ async fn upsert_orders(
                   modified_at_1688 = excluded.modified_at_1688,
                   out_order_id_1688 = excluded.out_order_id_1688,
                   content_hash = excluded.content_hash,
+                  raw_hash = excluded.raw_hash,
                   status = CASE WHEN purchase_orders.status = 'draft' AND excluded.status = 'cancelled'
                                 THEN 'cancelled' ELSE purchase_orders.status END,
                   updated_at = ",

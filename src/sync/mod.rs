@@ -14,7 +14,9 @@ use crate::api1688::{ApiError, Client1688, OrderFilter, OrderListPage};
 use crate::config::{AccountSettings, SyncSettings};
 use rust_decimal::Decimal;
 
-use crate::domain::{IncomingOrder, MappingTable, RunKind, RunStatus, SkuMapping, SyncWindow};
+use crate::domain::{
+    IncomingOrder, KnownOrders, MappingTable, RunKind, RunStatus, SkuMapping, SyncWindow,
+};
 use crate::store::{
     Fence, Numbered, PageOutcome, PageTarget, RunCounts, Store, StoreError, StoreResult,
 };
@@ -37,6 +39,9 @@ pub struct RunReport {
     /// The run's end could not be written to `sync_runs` (the database was away): its
     /// row still says `running`.
     pub end_unrecorded: bool,
+    /// Of the unchanged orders, those on pages the store held as they were, which were
+    /// therefore not read (see [`KnownOrders`]).
+    pub orders_known: u64,
 }
 
 impl RunReport {
@@ -88,6 +93,7 @@ impl SyncJob<'_> {
             errors: Vec::new(),
             complete: false,
             end_unrecorded: false,
+            orders_known: 0,
         };
         let run_id = match self.store.begin_run(&self.account.name, kind, window).await {
             Ok(id) => id,
@@ -125,7 +131,7 @@ impl SyncJob<'_> {
         }
         let c = &report.counts;
         if report.succeeded() {
-            tracing::info!(account = %self.account.name, run_id, seen = c.orders_seen, inserted = c.orders_inserted, updated = c.orders_updated, unchanged = c.orders_unchanged, skipped = c.orders_skipped, lines_unmapped = c.lines_unmapped, pages = c.pages, "sync run succeeded");
+            tracing::info!(account = %self.account.name, run_id, seen = c.orders_seen, inserted = c.orders_inserted, updated = c.orders_updated, unchanged = c.orders_unchanged, known = report.orders_known, skipped = c.orders_skipped, lines_unmapped = c.lines_unmapped, pages = c.pages, "sync run succeeded");
         } else {
             tracing::warn!(account = %self.account.name, run_id, seen = c.orders_seen, inserted = c.orders_inserted, updated = c.orders_updated, error = %report.errors.join("; "), "sync run failed");
         }
@@ -147,6 +153,15 @@ impl SyncJob<'_> {
             .await?;
         let loaded = self.store.load_mappings().await?;
         let mappings = MappingTable::new(loaded.iter().cloned());
+        // Pages of orders stored as they are are then answered without being read; the
+        // orders of other pages are fingerprinted for the next run.
+        let known = Arc::new(match filter {
+            OrderFilter::Created(window) => {
+                self.store.known_orders(&self.account.name, window).await?
+            }
+            // A changes window reaches orders created any time; it is short and read in full.
+            OrderFilter::Modified(_) => KnownOrders::new(),
+        });
         let target = Arc::new(PageTarget {
             account: self.account.name.clone(),
             warehouse_id,
@@ -161,11 +176,14 @@ impl SyncJob<'_> {
             seen: HashSet::new(),
             received: 0,
             pending: Vec::new(),
+            known_since_flush: 0,
             writing: FuturesUnordered::new(),
         };
         let mut complete = true;
         for history in history_passes(filter, Utc::now()) {
-            complete &= self.pass(filter, history, &mut writer, report).await?;
+            complete &= self
+                .pass(filter, history, known.clone(), &mut writer, report)
+                .await?;
         }
         writer.finish(report).await?;
         report.complete = complete;
@@ -229,19 +247,21 @@ impl SyncJob<'_> {
         &self,
         filter: OrderFilter,
         history: bool,
+        known: Arc<KnownOrders>,
         writer: &mut PageWriter<'_>,
         report: &mut RunReport,
     ) -> Result<bool, Stop> {
         let page_size = self.sync.page_size;
         let fetch = |page: u32| {
             let client = self.client.clone();
+            let known = known.clone();
             async move {
                 // A task of its own: parsing a page costs more than checking it against
                 // the database when nothing changed, and tasks parse on every worker
                 // thread at once. Dropped with the run, it is aborted.
                 let task = AbortOnDropHandle::new(tokio::spawn(async move {
                     client
-                        .buyer_order_list(filter, history, page, page_size)
+                        .buyer_order_list(filter, history, page, page_size, Some(&known))
                         .await
                 }));
                 let result = match task.await {
@@ -255,7 +275,7 @@ impl SyncJob<'_> {
 
         let first = self.cancellable(async { fetch(1).await.1 }).await?;
         let total = first.total_record;
-        let first_len = first.orders.len() as u64;
+        let first_len = first.items() as u64;
         let mut last_full = first_len >= u64::from(page_size);
         writer.write(1, first, report).await?;
 
@@ -298,7 +318,7 @@ impl SyncJob<'_> {
                 {
                     let page = self.checked(result)?;
                     if number == promised_pages {
-                        last_full = page.orders.len() as u32 >= page_size;
+                        last_full = page.items() as u32 >= page_size;
                     }
                     writer.write(number, page, report).await?;
                 }
@@ -312,7 +332,7 @@ impl SyncJob<'_> {
             let mut number = promised_pages + 1;
             while last_full && total.is_none_or(|t| writer.received - received_before < t) {
                 let page = self.cancellable(async { fetch(number).await.1 }).await?;
-                last_full = page.orders.len() as u32 >= page_size;
+                last_full = page.items() as u32 >= page_size;
                 let fresh = writer.write(number, page, report).await?;
                 if fresh == 0 {
                     break;
@@ -367,6 +387,8 @@ struct PageWriter<'a> {
     received: u64,
     /// Whole pages read but not written yet.
     pending: Vec<IncomingOrder>,
+    /// Orders taken as known (see [`KnownOrders`]) since the last batch was started.
+    known_since_flush: usize,
     /// Batches being written, each its own transaction in a task of its own (so that
     /// it goes on while pages are read), at most [`Store::concurrent_writes`] at once;
     /// each resolves to its size and outcome. Dropped with the run, they are aborted
@@ -389,9 +411,21 @@ impl<'a> PageWriter<'a> {
         page: OrderListPage,
         report: &mut RunReport,
     ) -> Result<usize, Stop> {
-        self.received += page.orders.len() as u64;
+        self.received += page.items() as u64;
+        let mut fresh_known = 0;
+        for known in &page.known {
+            if self.seen.insert(known.order_id) {
+                fresh_known += 1;
+                report.counts.lines_unmapped += known.lines_unmapped;
+            }
+        }
+        report.counts.orders_unchanged += fresh_known as u64;
+        report.orders_known += fresh_known as u64;
+        self.known_since_flush += fresh_known;
+        let mut raw_hashes = page.raw_hashes.into_iter();
         let mut incoming = Vec::with_capacity(page.orders.len());
         for order in page.orders {
+            let raw_hash = raw_hashes.next();
             match order {
                 Ok(order) => {
                     if let OrderFilter::Created(w) = self.filter
@@ -401,7 +435,9 @@ impl<'a> PageWriter<'a> {
                         continue;
                     }
                     if self.seen.insert(order.order_id) {
-                        incoming.push(IncomingOrder::prepare(order, self.mappings));
+                        let mut order = IncomingOrder::prepare(order, self.mappings);
+                        order.raw_hash = raw_hash;
+                        incoming.push(order);
                     }
                 }
                 Err(e) => {
@@ -410,7 +446,7 @@ impl<'a> PageWriter<'a> {
                 }
             }
         }
-        let fresh = incoming.len();
+        let fresh = incoming.len() + fresh_known;
         report.counts.pages += 1;
         report.counts.orders_seen += fresh as u64;
         report.counts.lines_unmapped += incoming
@@ -418,7 +454,7 @@ impl<'a> PageWriter<'a> {
             .map(|o| o.unmapped_lines() as u64)
             .sum::<u64>();
         self.pending.extend(incoming);
-        if self.pending.len() >= WRITE_BATCH_ORDERS {
+        if self.pending.len() + self.known_since_flush >= WRITE_BATCH_ORDERS {
             self.flush(report).await?;
         }
         tracing::debug!(account = %self.target.account, page = number, orders = fresh, "page read");
@@ -426,17 +462,27 @@ impl<'a> PageWriter<'a> {
     }
 
     /// Starts writing the pages taken so far in one transaction, beside the batches
-    /// already being written; waits while too many are.
+    /// already being written; waits while too many are. Pages of known orders alone
+    /// write nothing, but still check the lease, as a written batch does.
     async fn flush(&mut self, report: &mut RunReport) -> Result<(), Stop> {
+        let (store, target) = (self.store.clone(), self.target.clone());
         if !self.pending.is_empty() {
             let batch = std::mem::take(&mut self.pending);
-            let (store, target) = (self.store.clone(), self.target.clone());
             self.writing
                 .push(AbortOnDropHandle::new(tokio::spawn(async move {
                     let outcome = store.write_page(&target, &batch).await?;
                     Ok((batch.len(), outcome))
                 })));
+        } else if self.known_since_flush > 0
+            && let Some(fence) = self.target.fence.clone()
+        {
+            self.writing
+                .push(AbortOnDropHandle::new(tokio::spawn(async move {
+                    store.check_lease(&fence).await?;
+                    Ok((0, PageOutcome::default()))
+                })));
         }
+        self.known_since_flush = 0;
         while self.writing.len() >= self.store.concurrent_writes().max(1) {
             self.wait_for_one(report).await?;
         }

@@ -1,0 +1,4 @@
+-- The fingerprint of each synced order's JSON as 1688 last sent it: a re-sync finds a page
+-- whose every order is unchanged without reading the orders.
+ALTER TABLE purchase_orders ADD COLUMN raw_hash text;
+COMMENT ON COLUMN purchase_orders.raw_hash IS 'Fingerprint (128-bit SipHash-1-3, hex) of the order''s JSON as 1688 last sent it, written with content_hash; null when the order was not read from an order-list page. Sync does not read again a page whose every order it matches.';
