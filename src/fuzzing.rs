@@ -21,7 +21,7 @@ use crate::api1688::client::{Api, classify, classify_borrowed, read_order_list};
 use crate::api1688::json::JsonRef;
 use crate::api1688::page_scan::read_order_list_known;
 use crate::api1688::{orders, products, purchasing, token};
-use crate::domain::{KnownOrder, KnownOrders};
+use crate::domain::KnownOrders;
 
 /// The statuses a body is tried with: each takes a different branch of the readers.
 const STATUSES: [u16; 7] = [200, 400, 401, 404, 429, 500, 502];
@@ -77,13 +77,9 @@ fn check_known_pages(
         .iter()
         .zip(&scanned.orders)
         .map(|(hash, order)| {
-            let order_id = order.as_ref().map(|o| o.order_id).unwrap_or_default();
             (
                 *hash,
-                KnownOrder {
-                    order_id,
-                    lines_unmapped: 0,
-                },
+                order.as_ref().map(|o| o.order_id).unwrap_or_default(),
             )
         })
         .collect();
@@ -95,7 +91,7 @@ fn check_known_pages(
         p.orders
             .iter()
             .filter_map(|o| o.as_ref().ok().map(|o| o.order_id))
-            .chain(p.known.iter().map(|k| k.order_id))
+            .chain(p.known.iter().copied())
             .collect()
     };
     assert_eq!(ids(&answered), ids(&scanned));

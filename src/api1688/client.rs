@@ -113,6 +113,7 @@ pub fn http_client(api: &ApiSettings) -> Result<reqwest::Client, ApiError> {
         .timeout(api.timeout)
         .connect_timeout(api.timeout.min(Duration::from_secs(10)))
         .user_agent(concat!("sync1688/", env!("CARGO_PKG_VERSION")))
+        .pool_idle_timeout(crate::memory::IDLE_CONNECTION_TIMEOUT)
         .build()
         .map_err(|e| ApiError::Transport {
             api: "client".into(),

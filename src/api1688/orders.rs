@@ -6,7 +6,7 @@ use rust_decimal::Decimal;
 
 use super::json::{self, JsonRef, Kind};
 use super::time::parse_1688;
-use crate::domain::{KnownOrder, Line1688, Order1688, RawHash, SupplierRef};
+use crate::domain::{Line1688, Order1688, RawHash, SupplierRef};
 
 /// An order of a page that cannot be read. The rest of the page still can.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,9 +25,9 @@ pub struct OrderListPage {
     /// The fingerprint of each of `orders`, when the page was scanned for them (see
     /// [`super::page_scan`]); empty otherwise.
     pub raw_hashes: Vec<RawHash>,
-    /// The page's orders, when the store held every one of them as 1688 sent it: they
-    /// were not read.
-    pub known: Vec<KnownOrder>,
+    /// The 1688 order ids of the page's orders, when the store held every one of them as
+    /// 1688 sent it: they were not read.
+    pub known: Vec<i64>,
     /// `totalRecord`, when 1688 sent it.
     pub total_record: Option<u64>,
 }

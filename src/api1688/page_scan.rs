@@ -16,7 +16,7 @@ use super::ApiError;
 use super::client::{check_answer, read_order_list};
 use super::node::{self, KEY};
 use super::orders::OrderListPage;
-use crate::domain::{KnownOrder, KnownOrders, RawHash};
+use crate::domain::{KnownOrders, RawHash};
 
 /// [`read_order_list`], answering a page whose every order `known` holds without reading
 /// its orders (their ids in [`OrderListPage::known`]), and giving every other page the
@@ -41,7 +41,7 @@ pub fn read_order_list_known(
         .iter()
         .map(|item| RawHash::of(item.get().as_bytes()))
         .collect();
-    let found: Option<Vec<KnownOrder>> = hashes.iter().map(|h| known.get(h).copied()).collect();
+    let found: Option<Vec<i64>> = hashes.iter().map(|h| known.get(h).copied()).collect();
     if let Some(found) = found {
         // The page without its orders, read by the same rules as a whole page.
         let head = scanned.head_text();
@@ -166,16 +166,7 @@ pub(crate) mod tests {
         page.orders
             .iter()
             .zip(&page.raw_hashes)
-            .map(|(order, hash)| {
-                let order_id = order.as_ref().unwrap().order_id;
-                (
-                    *hash,
-                    KnownOrder {
-                        order_id,
-                        lines_unmapped: 1,
-                    },
-                )
-            })
+            .map(|(order, hash)| (*hash, order.as_ref().unwrap().order_id))
             .collect()
     }
 
@@ -200,7 +191,7 @@ pub(crate) mod tests {
             .unwrap();
         let full = read_order_list(API, 200, body).unwrap().unwrap();
         assert!(page.orders.is_empty());
-        let ids: Vec<i64> = page.known.iter().map(|k| k.order_id).collect();
+        let ids = page.known.clone();
         let full_ids: Vec<i64> = full
             .orders
             .iter()

@@ -586,8 +586,11 @@ async fn idle_daemon(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     drop(c);
-    // Let the last round's connections and buffers settle before measuring.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Idle means settled: the last round's connections closed on their idle timeout and
+    // their memory handed back (crate::memory), as between the rounds of a daemon whose
+    // schedule is a minute or more.
+    let settle = crate::memory::SETTLE_AFTER_ROUND + Duration::from_secs(5);
+    tokio::time::sleep(settle).await;
     let idle = daemon.memory()?;
     let finished = daemon.stop()?;
     db.drop_database()
@@ -600,7 +603,10 @@ async fn idle_daemon(
     report.add(
         S,
         "accounts",
-        format!("{accounts}, each synced once at start-up, then idle"),
+        format!(
+            "{accounts}, each synced once at start-up, then idle ({} s after the last run ended)",
+            settle.as_secs()
+        ),
     );
     report.add_target(
         S,

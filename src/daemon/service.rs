@@ -236,7 +236,7 @@ async fn round(app: &Application, health: &Health, others: &OthersRuns, name: &s
         .scheduled_round(name, keeper.fence().clone(), cancel)
         .await;
     keeper.release().await;
-    crate::memory::release_free_memory();
+    crate::memory::round_ended();
     record(health, name, &reports, started.elapsed());
     refresh_authorization(app, health, name).await;
     systemd::status(&status_line(health));

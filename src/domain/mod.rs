@@ -11,8 +11,8 @@ pub mod window;
 
 pub use mapping::{MappingTable, MappingTarget, SkuMapping};
 pub use order::{
-    IncomingLine, IncomingOrder, KnownOrder, KnownOrders, Line1688, LineMapping, Order1688,
-    RawHash, SupplierRef,
+    IncomingLine, IncomingOrder, KnownOrders, Line1688, LineMapping, Order1688, RawHash,
+    SupplierRef,
 };
 pub use product::{PriceRange, Product1688, ProductSku1688};
 pub use receiving::{

@@ -157,17 +157,10 @@ impl RawHash {
     }
 }
 
-/// An order the store holds exactly as 1688 last sent it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KnownOrder {
-    pub order_id: i64,
-    /// Its lines that are still unmapped, for the run's tally.
-    pub lines_unmapped: u64,
-}
-
-/// The orders of a window that the store holds as 1688 last sent them, by [`RawHash`]:
-/// a page whose every order is among them changes nothing and is not read.
-pub type KnownOrders = std::collections::HashMap<RawHash, KnownOrder>;
+/// The orders of a window that the store holds as 1688 last sent them: their 1688 order
+/// id by [`RawHash`]. A page whose every order is among them changes nothing and is not
+/// read.
+pub type KnownOrders = std::collections::HashMap<RawHash, i64>;
 
 /// A stable fingerprint of the 1688-owned content of an order. Decimals are normalised
 /// so that `39.9` and `39.90` hash alike.

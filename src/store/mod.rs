@@ -597,6 +597,14 @@ pub trait Store: Send + Sync + 'static {
     /// not tombstoned, not claimed by a purchase order created in the ERP.
     async fn known_orders(&self, account: &str, window: SyncWindow) -> StoreResult<KnownOrders>;
 
+    /// How many lines wait for a mapping, for each order of `account` created in `window`
+    /// that has any (by 1688 order id): the run's tally of the orders it did not read.
+    async fn unmapped_line_counts(
+        &self,
+        account: &str,
+        window: SyncWindow,
+    ) -> StoreResult<std::collections::HashMap<i64, u64>>;
+
     /// [`StoreError::LeaseLost`] unless `fence` still holds its account's lease: for a
     /// writer whose pages wrote nothing for a while.
     async fn check_lease(&self, fence: &Fence) -> StoreResult<()>;

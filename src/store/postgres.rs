@@ -112,12 +112,17 @@ impl PostgresStore {
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(url)
             .map_err(StoreError::Connect)?
-            .application_name("sync1688");
+            .application_name("sync1688")
+            // JIT pays off for long analytical queries. Ours are short; the known orders
+            // of a window (50,000 rows, about 60 ms) spent 300 ms compiling first.
+            .options([("jit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             // A database that is down should fail a run (and readiness) promptly, not
             // after sqlx's default half minute.
             .acquire_timeout(Duration::from_secs(10))
+            // Between rounds an idle daemon keeps no more connections than it uses.
+            .idle_timeout(crate::memory::IDLE_CONNECTION_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(StoreError::Connect)?;
@@ -774,6 +779,28 @@ impl Store for PostgresStore {
             .fetch_all(&self.pool)
             .await?;
         rows::known_orders(&rows)
+    }
+
+    async fn unmapped_line_counts(
+        &self,
+        account: &str,
+        window: SyncWindow,
+    ) -> StoreResult<HashMap<i64, u64>> {
+        let rows = sqlx::query(
+            "SELECT p.order_id_1688,
+                    (SELECT count(*) FROM purchase_order_lines l
+                     WHERE l.purchase_order_id = p.id AND l.mapping_status = 'unmapped')
+                        AS lines_unmapped
+             FROM purchase_orders p
+             WHERE p.account = $1 AND p.has_unmapped
+               AND p.created_at_1688 >= $2 AND p.created_at_1688 <= $3",
+        )
+        .bind(account)
+        .bind(window.start)
+        .bind(window.end)
+        .fetch_all(&self.pool)
+        .await?;
+        rows::unmapped_line_counts(&rows)
     }
 
     async fn check_lease(&self, fence: &Fence) -> StoreResult<()> {
@@ -2269,11 +2296,9 @@ async fn write_orders(
 }
 
 /// See [`Store::known_orders`]: what `read_batch_state` and `write_claimed` would find for
-/// the orders, asked once for the window. The lines are counted for the run's tally.
+/// the orders, asked once for the window.
 const KNOWN_ORDERS: &str = "
-    SELECT p.order_id_1688, p.raw_hash,
-           (SELECT count(*) FROM purchase_order_lines l
-            WHERE l.purchase_order_id = p.id AND l.mapping_status = 'unmapped') AS lines_unmapped
+    SELECT p.order_id_1688, p.raw_hash
     FROM purchase_orders p
     WHERE p.account = $1 AND p.source = '1688_sync' AND p.raw_hash IS NOT NULL
       AND p.created_at_1688 >= $2 AND p.created_at_1688 <= $3

@@ -9,8 +9,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
 use crate::domain::{
-    KnownOrder, KnownOrders, LineToReceive, OrderToReceive, PoStatus, RawHash, ReceivingWarehouse,
-    SkuMapping,
+    KnownOrders, LineToReceive, OrderToReceive, PoStatus, RawHash, ReceivingWarehouse, SkuMapping,
 };
 
 use super::shared::{self, ExistingOrder, WaitingLine};
@@ -164,25 +163,32 @@ pub(crate) fn page_state(
     Ok((existing, tombstoned))
 }
 
-/// Rows of `order_id_1688`, `raw_hash` and `lines_unmapped` as [`KnownOrders`]. A hash
-/// that does not read (written by another tool) only makes its order read in full.
+/// Rows of `order_id_1688` and `raw_hash` as [`KnownOrders`]. A hash that does not read
+/// (written by another tool) only makes its order read in full.
 pub(crate) fn known_orders(rows: &[impl Columns]) -> StoreResult<KnownOrders> {
     let mut known = KnownOrders::with_capacity(rows.len());
     for row in rows {
-        let Some(hash) = row
+        if let Some(hash) = row
             .opt_text("raw_hash")?
             .as_deref()
             .and_then(RawHash::from_hex)
-        else {
-            continue;
-        };
-        let order = KnownOrder {
-            order_id: row.int("order_id_1688")?,
-            lines_unmapped: row.int("lines_unmapped")?.max(0) as u64,
-        };
-        known.insert(hash, order);
+        {
+            known.insert(hash, row.int("order_id_1688")?);
+        }
     }
     Ok(known)
+}
+
+/// Rows of `order_id_1688` and `lines_unmapped`, by order id.
+pub(crate) fn unmapped_line_counts(rows: &[impl Columns]) -> StoreResult<HashMap<i64, u64>> {
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.int("order_id_1688")?,
+                row.int("lines_unmapped")?.max(0) as u64,
+            ))
+        })
+        .collect()
 }
 
 /// The `id` of each row by its text column `key`.

@@ -728,10 +728,7 @@ impl Store for SqliteStore {
     async fn known_orders(&self, account: &str, window: SyncWindow) -> StoreResult<KnownOrders> {
         // As in PostgreSQL (its KNOWN_ORDERS says why each condition).
         let rows = sqlx::query(
-            "SELECT p.order_id_1688, p.raw_hash,
-                    (SELECT count(*) FROM purchase_order_lines l
-                     WHERE l.purchase_order_id = p.id AND l.mapping_status = 'unmapped')
-                        AS lines_unmapped
+            "SELECT p.order_id_1688, p.raw_hash
              FROM purchase_orders p
              WHERE p.account = ?1 AND p.source = '1688_sync' AND p.raw_hash IS NOT NULL
                AND p.created_at_1688 >= ?2 AND p.created_at_1688 <= ?3
@@ -750,6 +747,28 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows::known_orders(&rows)
+    }
+
+    async fn unmapped_line_counts(
+        &self,
+        account: &str,
+        window: SyncWindow,
+    ) -> StoreResult<HashMap<i64, u64>> {
+        let rows = sqlx::query(
+            "SELECT p.order_id_1688,
+                    (SELECT count(*) FROM purchase_order_lines l
+                     WHERE l.purchase_order_id = p.id AND l.mapping_status = 'unmapped')
+                        AS lines_unmapped
+             FROM purchase_orders p
+             WHERE p.account = ?1 AND p.has_unmapped
+               AND p.created_at_1688 >= ?2 AND p.created_at_1688 <= ?3",
+        )
+        .bind(account)
+        .bind(ts(&window.start))
+        .bind(ts(&window.end))
+        .fetch_all(&self.pool)
+        .await?;
+        rows::unmapped_line_counts(&rows)
     }
 
     async fn check_lease(&self, fence: &Fence) -> StoreResult<()> {

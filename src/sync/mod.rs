@@ -162,6 +162,16 @@ impl SyncJob<'_> {
             // A changes window reaches orders created any time; it is short and read in full.
             OrderFilter::Modified(_) => KnownOrders::new(),
         });
+        // The tally of the known orders' unmapped lines, counted while pages are read.
+        let unmapped_counts = match filter {
+            OrderFilter::Created(window) if !known.is_empty() => {
+                let (store, account) = (self.store.clone(), self.account.name.clone());
+                Some(AbortOnDropHandle::new(tokio::spawn(async move {
+                    store.unmapped_line_counts(&account, window).await
+                })))
+            }
+            _ => None,
+        };
         let target = Arc::new(PageTarget {
             account: self.account.name.clone(),
             warehouse_id,
@@ -177,6 +187,7 @@ impl SyncJob<'_> {
             received: 0,
             pending: Vec::new(),
             known_since_flush: 0,
+            known_seen: Vec::new(),
             writing: FuturesUnordered::new(),
         };
         let mut complete = true;
@@ -186,6 +197,16 @@ impl SyncJob<'_> {
                 .await?;
         }
         writer.finish(report).await?;
+        if let Some(counts) = unmapped_counts {
+            let counts = counts
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+            report.counts.lines_unmapped += writer
+                .known_seen
+                .iter()
+                .filter_map(|id| counts.get(id))
+                .sum::<u64>();
+        }
         report.complete = complete;
         // A creation window that came back short is a 1688 fault worth a failed run (the
         // next run repeats the window); a changes window can shrink legitimately while it
@@ -389,6 +410,8 @@ struct PageWriter<'a> {
     pending: Vec<IncomingOrder>,
     /// Orders taken as known (see [`KnownOrders`]) since the last batch was started.
     known_since_flush: usize,
+    /// Every order taken as known, for the run's tally of unmapped lines.
+    known_seen: Vec<i64>,
     /// Batches being written, each its own transaction in a task of its own (so that
     /// it goes on while pages are read), at most [`Store::concurrent_writes`] at once;
     /// each resolves to its size and outcome. Dropped with the run, they are aborted
@@ -413,10 +436,10 @@ impl<'a> PageWriter<'a> {
     ) -> Result<usize, Stop> {
         self.received += page.items() as u64;
         let mut fresh_known = 0;
-        for known in &page.known {
-            if self.seen.insert(known.order_id) {
+        for &order_id in &page.known {
+            if self.seen.insert(order_id) {
                 fresh_known += 1;
-                report.counts.lines_unmapped += known.lines_unmapped;
+                self.known_seen.push(order_id);
             }
         }
         report.counts.orders_unchanged += fresh_known as u64;
