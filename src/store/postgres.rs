@@ -4,8 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -84,27 +82,6 @@ const NOTIFY_PAYLOAD_MAX: usize = 7999;
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
-    statistics: Arc<Statistics>,
-}
-
-/// When the purchase orders are next analyzed: a table that grew from empty during a
-/// run has no statistics yet, and the planner, taking it for tiny, answers each page's
-/// "which of these orders exist?" by scanning it whole, so that a large first import
-/// slows down page after page. Each time the orders this process inserted double, they
-/// are analyzed again (a handful of times over any import).
-#[derive(Debug)]
-struct Statistics {
-    inserted: AtomicU64,
-    next_analyze: AtomicU64,
-}
-
-impl Default for Statistics {
-    fn default() -> Self {
-        Statistics {
-            inserted: AtomicU64::new(0),
-            next_analyze: AtomicU64::new(ANALYZE_AFTER_INSERTS),
-        }
-    }
 }
 
 impl PostgresStore {
@@ -126,30 +103,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Connect)?;
-        Ok(PostgresStore {
-            pool,
-            statistics: Arc::default(),
-        })
-    }
-
-    async fn analyze_when_grown(&self, inserted: u64) {
-        let s = &self.statistics;
-        let total = s.inserted.fetch_add(inserted, Ordering::Relaxed) + inserted;
-        let due = s.next_analyze.load(Ordering::Relaxed);
-        if total < due
-            || s.next_analyze
-                .compare_exchange(due, total * 2, Ordering::Relaxed, Ordering::Relaxed)
-                .is_err()
-        {
-            return;
-        }
-        // Best effort, as after a run: a user that does not own the table gets a warning.
-        if let Err(e) = sqlx::query("ANALYZE purchase_orders")
-            .execute(&self.pool)
-            .await
-        {
-            tracing::warn!(error = %e, "could not ANALYZE purchase_orders");
-        }
+        Ok(PostgresStore { pool })
     }
 
     /// Writes one batch of pages in one transaction (see [`Store::write_page`]).
@@ -222,7 +176,6 @@ impl PostgresStore {
         // drops them on rollback.
         notify_written(&mut tx, &target.account, &outcome).await?;
         tx.commit().await?;
-        self.analyze_when_grown(outcome.inserted).await;
         Ok(outcome)
     }
 
@@ -1991,7 +1944,12 @@ async fn read_batch_state(
                            WHERE s.account = $1 AND s.owner = $3 AND s.generation = $4
                              AND s.lease_until > clock_timestamp()) AS fence_held
          FROM UNNEST($2::bigint[]) AS k (order_id)
-         LEFT JOIN purchase_orders p ON p.account = $1 AND p.order_id_1688 = k.order_id",
+         LEFT JOIN LATERAL (
+             -- OFFSET 0 keeps this a lookup per order by the unique key, whatever the
+             -- statistics say (a table that grew within the run has none yet).
+             SELECT id, content_hash, raw_hash FROM purchase_orders o
+             WHERE o.account = $1 AND o.order_id_1688 = k.order_id OFFSET 0
+         ) p ON true",
     )
     .persistent(PLANNED_AFRESH)
     .bind(account)
