@@ -10,6 +10,10 @@ use rust_decimal::Decimal;
 /// 1688 takes at most this many SKUs on one order.
 pub const MAX_SKUS_PER_ORDER: usize = 50;
 
+/// The most merchant units one line may ask for: far beyond any real order, and small
+/// enough that quantities and amounts stay within exact decimals.
+pub const MAX_LINE_QUANTITY: u64 = 1_000_000_000;
+
 /// A line as the purchaser asks for it, in merchant units.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WantedLine {
@@ -25,6 +29,9 @@ impl WantedLine {
         let quantity: Decimal = qty.trim().parse().map_err(|_| bad())?;
         if sku.trim().is_empty() || quantity <= Decimal::ZERO {
             return Err(bad());
+        }
+        if quantity > Decimal::from(MAX_LINE_QUANTITY) {
+            return Err(CreateError::TooMuch(text.to_owned()));
         }
         Ok(WantedLine {
             merchant_sku: sku.trim().to_owned(),
@@ -65,6 +72,12 @@ pub struct PlannedLine {
 pub enum CreateError {
     #[error("`{0}` is not a line: write MERCHANT_SKU:QUANTITY with a quantity above 0")]
     BadLine(String),
+    #[error("`{0}`: a line takes at most {MAX_LINE_QUANTITY} units")]
+    TooMuch(String),
+    #[error(
+        "merchant SKU `{sku}`: its quantity in 1688 units, or its amount at the 1688 price, is out of range"
+    )]
+    OutOfRange { sku: String },
     #[error("an order needs at least one line")]
     NoLines,
     #[error("{count} merchant SKUs on one order: 1688 takes at most {MAX_SKUS_PER_ORDER}")]
@@ -133,6 +146,7 @@ pub fn plan_order(
         });
     }
     let mut planned = Vec::with_capacity(wanted.len());
+    let mut goods = Decimal::ZERO;
     for (i, line) in wanted.iter().enumerate() {
         if wanted[..i]
             .iter()
@@ -182,7 +196,19 @@ pub fn plan_order(
                 status: sku.status.clone(),
             });
         }
-        let quantity = line.quantity / sku.quantity_ratio;
+        // Ratios and prices come from stored mappings and 1688's answers: an absurd one
+        // must fail the order, not overflow.
+        let out_of_range = || CreateError::OutOfRange {
+            sku: line.merchant_sku.clone(),
+        };
+        let quantity = line
+            .quantity
+            .checked_div(sku.quantity_ratio)
+            .ok_or_else(out_of_range)?;
+        goods = quantity
+            .checked_mul(sku.unit_price.unwrap_or_default())
+            .and_then(|amount| goods.checked_add(amount))
+            .ok_or_else(out_of_range)?;
         if quantity.fract() != Decimal::ZERO {
             return Err(CreateError::NotWholeUnits {
                 sku: line.merchant_sku.clone(),
@@ -203,7 +229,12 @@ pub fn plan_order(
         let entry = per_offer
             .entry(line.sku.offer_id)
             .or_insert((Decimal::ZERO, Vec::new()));
-        entry.0 += line.quantity;
+        entry.0 = entry
+            .0
+            .checked_add(line.quantity)
+            .ok_or_else(|| CreateError::OutOfRange {
+                sku: line.merchant_sku.clone(),
+            })?;
         entry.1.push(line);
     }
     for (offer_id, (quantity, lines)) in per_offer {
@@ -312,6 +343,23 @@ mod tests {
             plan_order("shop1", &[], &m).unwrap_err(),
             CreateError::NoLines
         );
+    }
+
+    #[test]
+    fn quantities_and_amounts_beyond_exact_decimals_are_refused_naming_the_line() {
+        let err = WantedLine::parse("CUP:1000000001").unwrap_err();
+        assert_eq!(err, CreateError::TooMuch("CUP:1000000001".into()));
+        assert!(err.to_string().contains("at most 1000000000"), "{err}");
+        assert!(WantedLine::parse("CUP:1000000000").is_ok());
+
+        let mut m = mapped();
+        m.get_mut("BAG").unwrap()[0].unit_price = Some(Decimal::MAX);
+        let err = plan_order("shop2", &lines(&["BAG:2"]), &m).unwrap_err();
+        assert_eq!(err, CreateError::OutOfRange { sku: "BAG".into() });
+        let mut m = mapped();
+        m.get_mut("BAG").unwrap()[0].quantity_ratio = d("0.0000000000000000000000000001");
+        let err = plan_order("shop2", &lines(&["BAG:100"]), &m).unwrap_err();
+        assert_eq!(err, CreateError::OutOfRange { sku: "BAG".into() });
     }
 
     #[test]
