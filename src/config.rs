@@ -115,6 +115,8 @@ pub struct SyncSettings {
     pub backfill_chunk_days: u32,
     pub change_overlap: Duration,
     pub change_safety_margin: Duration,
+    /// `sync_runs` rows older than this many days are deleted by the daemon; 0 keeps all.
+    pub keep_runs_days: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -220,6 +222,7 @@ struct RawSync {
     backfill_chunk_days: u32,
     change_overlap_secs: u64,
     change_safety_margin_secs: u64,
+    keep_runs_days: u32,
 }
 
 #[derive(Deserialize)]
@@ -355,6 +358,7 @@ impl Settings {
             "change_safety_margin_secs = {}",
             s.change_safety_margin.as_secs()
         );
+        let _ = writeln!(out, "keep_runs_days = {}", s.keep_runs_days);
         let d = &self.daemon;
         let _ = writeln!(out, "\n[daemon]");
         let _ = writeln!(
@@ -708,6 +712,7 @@ fn validate(raw: Raw, credentials_dir: Option<&Path>) -> Result<Settings, Config
             backfill_chunk_days: raw.sync.backfill_chunk_days,
             change_overlap: Duration::from_secs(raw.sync.change_overlap_secs),
             change_safety_margin: Duration::from_secs(raw.sync.change_safety_margin_secs),
+            keep_runs_days: raw.sync.keep_runs_days,
         },
         api: ApiSettings {
             timeout: Duration::from_secs(raw.api.timeout_secs),
@@ -862,6 +867,8 @@ mod tests {
     fn the_defaults_alone_are_a_valid_configuration() {
         let s = load("").unwrap();
         assert_eq!(s.sync.lookback_days, 3);
+        assert_eq!(s.sync.keep_runs_days, 90);
+        assert!(s.render_redacted().contains("keep_runs_days = 90"));
         assert_eq!(s.sync.timezone, chrono_tz::Asia::Shanghai);
         assert_eq!(s.http.listen.to_string(), "127.0.0.1:8688");
         assert!(s.accounts.is_empty());

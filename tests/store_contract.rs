@@ -54,6 +54,7 @@ on_both_backends!(
     the_change_cursor_only_moves_forward_and_respects_the_fence,
     a_backfill_resumes_where_it_stopped_until_finished,
     account_run_status_counts_the_failures_since_the_last_success,
+    old_runs_are_trimmed_but_the_latest_success_and_running_runs_stay,
     a_product_add_creates_its_supplier_once_and_sync_uses_the_same_row,
     adding_an_unchanged_product_again_writes_nothing,
     a_changed_product_replaces_its_skus,
@@ -1445,6 +1446,63 @@ async fn a_backfill_resumes_where_it_stopped_until_finished(db: TestDb) {
         .scalar::<i64>("SELECT count(*) FROM sync_backfills WHERE finished_at IS NOT NULL")
         .await;
     assert_eq!(finished, 1);
+}
+
+async fn old_runs_are_trimmed_but_the_latest_success_and_running_runs_stay(db: TestDb) {
+    let store = db.store().await;
+    let run = |account: &'static str, status: RunStatus| {
+        let store = store.clone();
+        async move {
+            let id = store
+                .begin_run(account, RunKind::Window, window())
+                .await
+                .unwrap();
+            if status != RunStatus::Running {
+                store
+                    .finish_run(id, status, &RunCounts::default(), None)
+                    .await
+                    .unwrap();
+            }
+            id
+        }
+    };
+    run("main", RunStatus::Succeeded).await;
+    run("main", RunStatus::Failed).await;
+    let last_success = run("main", RunStatus::Succeeded).await;
+    run("main", RunStatus::Failed).await;
+    let running = run("main", RunStatus::Running).await;
+    let other = run("other", RunStatus::Failed).await;
+    let ids = || async {
+        let mut ids: Vec<i64> = store
+            .recent_runs(20)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let now = Utc::now();
+
+    // Nothing started before a day ago.
+    let kept = store
+        .trim_runs("main", now - chrono::TimeDelta::days(1))
+        .await
+        .unwrap();
+    assert_eq!(kept, 0);
+    assert_eq!(ids().await.len(), 6);
+
+    let deleted = store
+        .trim_runs("main", now + chrono::TimeDelta::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(deleted, 3);
+    assert_eq!(ids().await, [last_success, running, other]);
+    // Readiness still finds the last success.
+    let status = store.account_run_status().await.unwrap();
+    let main = status.iter().find(|s| s.account == "main").unwrap();
+    assert!(main.last_success.is_some());
 }
 
 async fn account_run_status_counts_the_failures_since_the_last_success(db: TestDb) {

@@ -150,6 +150,7 @@ impl Daemon {
         };
 
         let heartbeat = tokio::spawn(heartbeat(health.clone(), workers.clone(), shutdown.clone()));
+        let trimming = tokio::spawn(trim_old_runs(app.clone(), shutdown.clone()));
         let watchdog = tokio::spawn(systemd::watchdog(health.clone(), shutdown.clone()));
         systemd::ready(&format!("syncing {} accounts", settings.accounts.len()));
         tracing::info!(
@@ -177,6 +178,7 @@ impl Daemon {
         }
         heartbeat.abort();
         watchdog.abort();
+        trimming.abort();
         http_stop.cancel();
         tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(2), tracker.wait()).await;
@@ -240,6 +242,40 @@ async fn round(app: &Application, health: &Health, others: &OthersRuns, name: &s
     record(health, name, &reports, started.elapsed());
     refresh_authorization(app, health, name).await;
     systemd::status(&status_line(health));
+}
+
+/// The first trim of old runs waits for the start-up round; the next ones come hourly.
+const FIRST_TRIM_AFTER: Duration = Duration::from_secs(60);
+const TRIM_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes the `sync_runs` rows older than `sync.keep_runs_days`, every account's, once
+/// an hour: a daemon syncing every minute adds 1,440 rows a day per account. Every
+/// instance of a fleet may do it; a row deleted twice is deleted once.
+async fn trim_old_runs(app: Arc<Application>, shutdown: CancellationToken) {
+    let days = app.settings().sync.keep_runs_days;
+    if days == 0 {
+        return;
+    }
+    let mut next = tokio::time::Instant::now() + FIRST_TRIM_AFTER;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep_until(next) => {}
+        }
+        let cutoff = Utc::now() - chrono::TimeDelta::days(i64::from(days));
+        for account in &app.settings().accounts {
+            match app.store().trim_runs(&account.name, cutoff).await {
+                Ok(0) => {}
+                Ok(deleted) => {
+                    tracing::info!(account = %account.name, deleted, keep_runs_days = days, "old sync runs deleted")
+                }
+                Err(e) => {
+                    tracing::warn!(account = %account.name, error = %e, "cannot delete old sync runs")
+                }
+            }
+        }
+        next += TRIM_EVERY;
+    }
 }
 
 /// Every account's last runs, read for the accounts this instance leaves to others. The

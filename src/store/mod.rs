@@ -657,6 +657,11 @@ pub trait Store: Send + Sync + 'static {
     /// Does nothing when the lease was already lost.
     async fn release_lease(&self, fence: &Fence) -> StoreResult<()>;
 
+    /// Deletes the runs of `account` started before `started_before` that have ended,
+    /// except its latest successful run (readiness and `status` start from it), a chunk
+    /// at a time. Returns how many rows went.
+    async fn trim_runs(&self, account: &str, started_before: DateTime<Utc>) -> StoreResult<u64>;
+
     /// Every lease row, for operators and tests.
     async fn leases(&self) -> StoreResult<Vec<LeaseRow>>;
 

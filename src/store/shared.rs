@@ -102,6 +102,10 @@ pub(crate) fn page_order_ids(orders: &[IncomingOrder]) -> Vec<i64> {
         .collect()
 }
 
+/// Rows deleted per statement when old runs are trimmed: a first trim of years of runs
+/// does not hold one long transaction.
+pub(crate) const TRIM_CHUNK: u64 = 10_000;
+
 /// What the database already holds for an order of the page.
 #[derive(Debug, Clone)]
 pub(crate) struct ExistingOrder {

@@ -771,6 +771,30 @@ impl Store for SqliteStore {
         rows::unmapped_line_counts(&rows)
     }
 
+    async fn trim_runs(&self, account: &str, started_before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut deleted = 0;
+        loop {
+            let chunk = sqlx::query(
+                "DELETE FROM sync_runs WHERE id IN (
+                     SELECT r.id FROM sync_runs r
+                     WHERE r.account = ?1 AND r.started_at < ?2 AND r.status <> 'running'
+                       AND r.id <> COALESCE((SELECT max(s.id) FROM sync_runs s
+                                             WHERE s.account = ?1 AND s.status = 'succeeded'), 0)
+                     LIMIT ?3)",
+            )
+            .bind(account)
+            .bind(ts(&started_before))
+            .bind(shared::TRIM_CHUNK as i64)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            deleted += chunk;
+            if chunk < shared::TRIM_CHUNK {
+                return Ok(deleted);
+            }
+        }
+    }
+
     async fn check_lease(&self, fence: &Fence) -> StoreResult<()> {
         let mut connection = self.pool.acquire().await?;
         if fence_held(&mut connection, fence).await? {
