@@ -1448,24 +1448,29 @@ async fn a_backfill_resumes_where_it_stopped_until_finished(db: TestDb) {
     assert_eq!(finished, 1);
 }
 
+/// Records a run of `account` that ended with `status` (or is still running); its id.
+async fn recorded_run(
+    store: &dyn Store,
+    account: &str,
+    status: RunStatus,
+    error: Option<&str>,
+) -> i64 {
+    let id = store
+        .begin_run(account, RunKind::Window, window())
+        .await
+        .unwrap();
+    if status != RunStatus::Running {
+        store
+            .finish_run(id, status, &RunCounts::default(), error)
+            .await
+            .unwrap();
+    }
+    id
+}
+
 async fn old_runs_are_trimmed_but_the_latest_success_and_running_runs_stay(db: TestDb) {
     let store = db.store().await;
-    let run = |account: &'static str, status: RunStatus| {
-        let store = store.clone();
-        async move {
-            let id = store
-                .begin_run(account, RunKind::Window, window())
-                .await
-                .unwrap();
-            if status != RunStatus::Running {
-                store
-                    .finish_run(id, status, &RunCounts::default(), None)
-                    .await
-                    .unwrap();
-            }
-            id
-        }
-    };
+    let run = |account, status| recorded_run(&*store, account, status, None);
     run("main", RunStatus::Succeeded).await;
     run("main", RunStatus::Failed).await;
     let last_success = run("main", RunStatus::Succeeded).await;
@@ -1507,22 +1512,7 @@ async fn old_runs_are_trimmed_but_the_latest_success_and_running_runs_stay(db: T
 
 async fn account_run_status_counts_the_failures_since_the_last_success(db: TestDb) {
     let store = db.store().await;
-    let run = |account: &'static str, status: RunStatus, error: Option<&'static str>| {
-        let store = store.clone();
-        async move {
-            let id = store
-                .begin_run(account, RunKind::Window, window())
-                .await
-                .unwrap();
-            if status != RunStatus::Running {
-                store
-                    .finish_run(id, status, &RunCounts::default(), error)
-                    .await
-                    .unwrap();
-            }
-            id
-        }
-    };
+    let run = |account, status, error| recorded_run(&*store, account, status, error);
     run("main", RunStatus::Succeeded, None).await;
     run("main", RunStatus::Failed, Some("gateway timeout")).await;
     let last_success = run("main", RunStatus::Succeeded, None).await;
