@@ -153,8 +153,8 @@ impl SyncJob<'_> {
             .await?;
         let loaded = self.store.load_mappings().await?;
         let mappings = MappingTable::new(loaded.iter().cloned());
-        // Pages of orders stored as they are are then answered without being read; the
-        // orders of other pages are fingerprinted for the next run.
+        // A page whose orders are all stored as 1688 sent them is answered without being
+        // read; the orders of other pages are fingerprinted for the next run.
         let known = Arc::new(match filter {
             OrderFilter::Created(window) => {
                 self.store.known_orders(&self.account.name, window).await?
